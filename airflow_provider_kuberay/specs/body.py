@@ -43,9 +43,7 @@ def validate_body(body: object, kind: str | None = None) -> None:
     resource_kind: str = body["kind"]
     metadata = optional_mapping(body, "metadata", "")
     if "generateName" in metadata and "name" not in metadata:
-        raise SpecValidationError(
-            "metadata.generateName", "random names defeat retry-safe adoption", "metadata.name"
-        )
+        raise SpecValidationError("metadata.generateName", "random names defeat retry-safe adoption", "metadata.name")
     validate_name(metadata.get("name"), resource_kind)
     if metadata.get("namespace") is not None:
         validate_namespace(metadata["namespace"])

@@ -115,7 +115,8 @@ class WorkerGroup:
         if low is None:
             low = replicas if replicas is not None else (0 if high is not None else 1)
         if replicas is None:
-            replicas = low
+            # Start at the minimum; a bad minimum is reported on its own field, not on replicas.
+            replicas = low if isinstance(low, int) and low >= 0 else 0
         if high is None:
             high = max(replicas, low)
         return replicas, low, high

@@ -107,9 +107,7 @@ class JobSpec:
             "backoffLimit": self.backoff_limit,
             "entrypointNumCpus": self.entrypoint_num_cpus,
             "entrypointNumGpus": self.entrypoint_num_gpus,
-            "submitterPodTemplate": dict(self.submitter_pod_template)
-            if self.submitter_pod_template
-            else None,
+            "submitterPodTemplate": dict(self.submitter_pod_template) if self.submitter_pod_template else None,
             "deletionStrategy": dict(self.deletion_strategy) if self.deletion_strategy else None,
         }
         spec.update({key: value for key, value in optional.items() if value is not None})

@@ -85,9 +85,7 @@ def load_overrides(source: OverrideSource | None, path: str = "overrides") -> di
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source))
     text: str
-    if isinstance(source, Path) or (
-        "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))
-    ):
+    if isinstance(source, Path) or ("\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))):
         file = Path(source).expanduser()
         if not file.is_file():
             raise SpecValidationError(path, f"file {str(file)!r} does not exist", "a readable YAML/JSON file")

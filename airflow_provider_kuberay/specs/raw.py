@@ -1,10 +1,11 @@
 """The raw-spec path: a user's own RayCluster / RayJob / RayService YAML or dict, checked and
 normalized without changing its meaning.
 
-Normalization only rewrites representations the API server would reject but that mean one
-thing: numbers or booleans in string maps (``rayStartParams``, labels, annotations, node
-selectors...) become strings, and a ``runtimeEnvYAML`` or ``serveConfigV2`` given as a mapping
-becomes YAML text. A missing ``metadata.name`` / ``metadata.namespace`` is filled in when given.
+Normalization only rewrites representations the API server would reject or drop but that mean
+one thing: numbers or booleans in string maps (``rayStartParams``, labels, annotations, node
+selectors...) become strings; a ``runtimeEnvYAML`` or ``serveConfigV2`` given as a mapping
+becomes YAML text; null fields are dropped (the API server prunes them before defaulting).
+A missing ``metadata.name`` / ``metadata.namespace`` is filled in when given.
 """
 
 from __future__ import annotations
@@ -34,9 +35,7 @@ def load_documents(source: RawSource) -> list[dict[str, Any]]:
     """
     if isinstance(source, Mapping):
         return [copy.deepcopy(dict(source))]
-    if isinstance(source, Path) or (
-        "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))
-    ):
+    if isinstance(source, Path) or ("\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))):
         file = Path(source).expanduser()
         if not file.is_file():
             raise SpecValidationError("<file>", f"{str(file)!r} does not exist", "a readable YAML/JSON file")
@@ -48,9 +47,7 @@ def load_documents(source: RawSource) -> list[dict[str, Any]]:
     except yaml.YAMLError as err:
         raise SpecValidationError("<document>", f"YAML does not parse: {err}", "YAML or JSON") from err
     return [
-        dict(doc)
-        for doc in docs
-        if isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith("ray.io/")
+        dict(doc) for doc in docs if isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith("ray.io/")
     ]
 
 
@@ -103,6 +100,8 @@ def _normalize(node: Any, key: str | None = None) -> Any:
             return {k: _scalar_text(v) for k, v in node.items()}
         result = {}
         for child_key, value in node.items():
+            if value is None:
+                continue
             if child_key in _YAML_TEXT_FIELDS and isinstance(value, Mapping):
                 result[child_key] = dump_yaml(value)
             else:

@@ -21,9 +21,7 @@ CUSTOM_ACCELERATORS: Mapping[str, str] = {
 }
 # NVIDIA Multi-Instance GPU slices, e.g. nvidia.com/mig-1g.10gb, are GPUs to Ray as well.
 _MIG = re.compile(r"^nvidia\.com/mig-\d+g\.\d+gb$")
-KNOWN_ACCELERATORS = (
-    ", ".join(sorted(GPU_RESOURCES | set(CUSTOM_ACCELERATORS))) + ", nvidia.com/mig-<g>g.<mem>gb"
-)
+KNOWN_ACCELERATORS = ", ".join(sorted(GPU_RESOURCES | set(CUSTOM_ACCELERATORS))) + ", nvidia.com/mig-<g>g.<mem>gb"
 
 
 def is_gpu_resource(key: str) -> bool:
@@ -121,9 +119,7 @@ class Resources:
             result["limits"] = limits
         return result
 
-    def ray_start_params(
-        self, extra_ray_resources: Mapping[str, float | int] | None = None
-    ) -> dict[str, str]:
+    def ray_start_params(self, extra_ray_resources: Mapping[str, float | int] | None = None) -> dict[str, str]:
         """
         Return the rayStartParams that announce the accelerators to Ray.
 

@@ -29,9 +29,7 @@ def parse_yaml_mapping(text: object, path: str, what: str) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):
-        raise SpecValidationError(
-            path, f"holds a {type(loaded).__name__}, not a mapping", f"YAML text of {what}"
-        )
+        raise SpecValidationError(path, f"holds a {type(loaded).__name__}, not a mapping", f"YAML text of {what}")
     return dict(loaded)
 
 

@@ -103,9 +103,7 @@ class ServiceSpec:
                 f"given with strategy {strategy!r}",
                 "NewClusterWithIncrementalUpgrade",
             )
-        spec: dict[str, Any] = {
-            "serveConfigV2": serve_config_yaml(self.serve_config, f"{path}.serveConfigV2")
-        }
+        spec: dict[str, Any] = {"serveConfigV2": serve_config_yaml(self.serve_config, f"{path}.serveConfigV2")}
         if strategy is not None:
             upgrade: dict[str, Any] = {"type": strategy}
             if self.incremental_upgrade is not None:

@@ -59,9 +59,7 @@ def validate_cluster_spec(
     autoscaler = optional_mapping(spec, "autoscalerOptions", path)
     ray_version = optional_str(spec, "rayVersion", path)
     if ray_version is not None and version_tuple(ray_version) is None:
-        raise SpecValidationError(
-            child(path, "rayVersion"), f"{ray_version!r} is not a version", "e.g. 2.52.0"
-        )
+        raise SpecValidationError(child(path, "rayVersion"), f"{ray_version!r} is not a version", "e.g. 2.52.0")
 
     head_path = child(path, "headGroupSpec")
     if spec.get("headGroupSpec") is None:
@@ -72,9 +70,7 @@ def validate_cluster_spec(
     head_env = head_containers[0].get("env")
     head_pod = _pod_spec(head, head_path)
 
-    v2 = autoscaling and (
-        autoscaler.get("version") == "v2" or env_value(head_env, _AUTOSCALER_V2_ENV) in ("1", "true")
-    )
+    v2 = autoscaling and (autoscaler.get("version") == "v2" or env_value(head_env, _AUTOSCALER_V2_ENV) in ("1", "true"))
     _validate_autoscaler(spec, autoscaler, autoscaling, head_env, path)
     if v2:
         _require_restart_never(head_pod, child(head_path, "template.spec.restartPolicy"))
@@ -219,15 +215,13 @@ def _validate_worker_group(
         )
     _validate_group(group, path, f"worker group {name!r}")
     # The API server defaults missing bounds (0 and int32 max) before KubeRay sees them.
+    replicas = optional_int(group, "replicas", path, minimum=0)
     lo = optional_int(group, "minReplicas", path, minimum=0) or 0
     hi = optional_int(group, "maxReplicas", path, minimum=0)
     hi = INT32_MAX if hi is None else hi
-    replicas = optional_int(group, "replicas", path, minimum=0)
     optional_int(group, "numOfHosts", path, minimum=1)
     if lo > hi:
-        raise SpecValidationError(
-            child(path, "minReplicas"), f"{lo} is greater than maxReplicas {hi}", f"at most {hi}"
-        )
+        raise SpecValidationError(child(path, "minReplicas"), f"{lo} is greater than maxReplicas {hi}", f"at most {hi}")
     if replicas is not None and not lo <= replicas <= hi:
         raise SpecValidationError(
             child(path, "replicas"),
@@ -245,9 +239,7 @@ def _validate_worker_group(
     if priority:
         version = version_tuple(ray_version or "")
         if not v2 or version is None or version < (2, 56):
-            raise SpecValidationError(
-                child(path, "priority"), "needs autoscaler v2 and Ray >= 2.56.0", "0 or unset"
-            )
+            raise SpecValidationError(child(path, "priority"), "needs autoscaler v2 and Ray >= 2.56.0", "0 or unset")
     if optional_bool(group, "suspend", path) and autoscaling:
         raise SpecValidationError(
             child(path, "suspend"), "a worker group cannot be suspended with autoscaling on", "false"
@@ -302,19 +294,13 @@ def _validate_auth(spec: Mapping[str, Any], path: str, ray_version: str | None, 
                 "Ray 2.55.0 or later",
             )
     if k8s_auth and mode != "token":
-        raise SpecValidationError(
-            child(auth_path, "enableK8sTokenAuth"), "needs authOptions.mode: token", "false"
-        )
+        raise SpecValidationError(child(auth_path, "enableK8sTokenAuth"), "needs authOptions.mode: token", "false")
     if k8s_auth and owner != "RayCluster":
-        raise SpecValidationError(
-            child(auth_path, "enableK8sTokenAuth"), f"is not supported for a {owner}", "false"
-        )
+        raise SpecValidationError(child(auth_path, "enableK8sTokenAuth"), f"is not supported for a {owner}", "false")
 
 
 def _validate_upgrade_strategy(spec: Mapping[str, Any], path: str, owner: str) -> None:
     strategy = optional_mapping(spec, "upgradeStrategy", path)
     kind = one_of(strategy, "type", child(path, "upgradeStrategy"), CLUSTER_UPGRADE_TYPES)
     if kind is not None and owner != "RayCluster":
-        raise SpecValidationError(
-            child(path, "upgradeStrategy"), f"cannot be set on the cluster of a {owner}", "unset"
-        )
+        raise SpecValidationError(child(path, "upgradeStrategy"), f"cannot be set on the cluster of a {owner}", "unset")

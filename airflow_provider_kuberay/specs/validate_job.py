@@ -89,13 +89,9 @@ def validate_job_spec(spec: object, path: str = "spec", annotations: Mapping[str
                 "K8sJobMode, HTTPMode or InteractiveMode",
             )
         if backoff:
-            raise SpecValidationError(
-                child(path, "backoffLimit"), f"{backoff} with an existing cluster", "0 or unset"
-            )
+            raise SpecValidationError(child(path, "backoffLimit"), f"{backoff} with an existing cluster", "0 or unset")
         if suspend:
-            raise SpecValidationError(
-                child(path, "suspend"), "an existing cluster's job cannot be suspended", "false"
-            )
+            raise SpecValidationError(child(path, "suspend"), "an existing cluster's job cannot be suspended", "false")
     if mode == "InteractiveMode" and backoff:
         raise SpecValidationError(child(path, "backoffLimit"), f"{backoff} in InteractiveMode", "0 or unset")
     if mode == "SidecarMode":
@@ -130,9 +126,7 @@ def validate_job_spec(spec: object, path: str = "spec", annotations: Mapping[str
 def _validate_entrypoint_resources(spec: Mapping[str, Any], path: str) -> None:
     for key in ("entrypointNumCpus", "entrypointNumGpus"):
         value = spec.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise SpecValidationError(child(path, key), f"{value!r}", "a number >= 0")
     raw = optional_str(spec, "entrypointResources", path)
     if raw is None:
@@ -141,18 +135,14 @@ def _validate_entrypoint_resources(spec: Mapping[str, Any], path: str) -> None:
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise SpecValidationError(
-            where, f"is not JSON: {err}", 'a JSON object such as {"custom": 1}'
-        ) from err
+        raise SpecValidationError(where, f"is not JSON: {err}", 'a JSON object such as {"custom": 1}') from err
     if not isinstance(parsed, dict) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in parsed.values()
     ):
         raise SpecValidationError(where, f"{raw!r}", "a JSON object of resource name to a number >= 0")
 
 
-def _validate_deletion_strategy(
-    spec: Mapping[str, Any], path: str, *, shutdown: bool, existing_cluster: bool
-) -> None:
+def _validate_deletion_strategy(spec: Mapping[str, Any], path: str, *, shutdown: bool, existing_cluster: bool) -> None:
     strategy_path = child(path, "deletionStrategy")
     strategy = optional_mapping(spec, "deletionStrategy", path)
     if not strategy:
@@ -160,9 +150,7 @@ def _validate_deletion_strategy(
     rules = sequence(strategy.get("deletionRules") or [], child(strategy_path, "deletionRules"))
     legacy = [key for key in ("onSuccess", "onFailure") if strategy.get(key) is not None]
     if rules and legacy:
-        raise SpecValidationError(
-            strategy_path, "deletionRules and onSuccess/onFailure are both set", "only one style"
-        )
+        raise SpecValidationError(strategy_path, "deletionRules and onSuccess/onFailure are both set", "only one style")
     if rules and shutdown:
         raise SpecValidationError(
             child(strategy_path, "deletionRules"),

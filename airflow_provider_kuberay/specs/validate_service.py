@@ -35,18 +35,12 @@ def validate_serve_config(config: object, path: str = "spec.serveConfigV2") -> d
         app_path = child(apps_path, index)
         app = mapping(raw, app_path)
         if not isinstance(app.get("import_path"), str) or not app["import_path"].strip():
-            raise SpecValidationError(
-                child(app_path, "import_path"), "is missing", "module.path:app_or_builder"
-            )
+            raise SpecValidationError(child(app_path, "import_path"), "is missing", "module.path:app_or_builder")
         name = app.get("name", "default")
         if len(applications) > 1 and "name" not in app:
-            raise SpecValidationError(
-                child(app_path, "name"), "is missing with several applications", "a unique name"
-            )
+            raise SpecValidationError(child(app_path, "name"), "is missing with several applications", "a unique name")
         if name in names:
-            raise SpecValidationError(
-                child(app_path, "name"), f"duplicate application name {name!r}", "unique names"
-            )
+            raise SpecValidationError(child(app_path, "name"), f"duplicate application name {name!r}", "unique names")
         names.add(name)
         prefix = app.get("route_prefix")
         if isinstance(prefix, str):
@@ -58,9 +52,7 @@ def validate_serve_config(config: object, path: str = "spec.serveConfigV2") -> d
     return parsed
 
 
-def validate_service_spec(
-    spec: object, path: str = "spec", annotations: Mapping[str, str] | None = None
-) -> None:
+def validate_service_spec(spec: object, path: str = "spec", annotations: Mapping[str, str] | None = None) -> None:
     """
     Validate a RayService spec.
 
@@ -71,9 +63,7 @@ def validate_service_spec(
     """
     spec = mapping(spec, path)
     if spec.get("serveConfigV2") is None:
-        raise SpecValidationError(
-            child(path, "serveConfigV2"), "is missing", "a Ray Serve config with applications"
-        )
+        raise SpecValidationError(child(path, "serveConfigV2"), "is missing", "a Ray Serve config with applications")
     validate_serve_config(spec["serveConfigV2"], child(path, "serveConfigV2"))
     cluster_path = child(path, "rayClusterConfig")
     if spec.get("rayClusterConfig") is None:
@@ -106,9 +96,7 @@ def _validate_upgrade(spec: Mapping[str, Any], path: str) -> None:
         )
     options_path = child(strategy_path, "clusterUpgradeOptions")
     if strategy.get("clusterUpgradeOptions") is None:
-        raise SpecValidationError(
-            options_path, "is missing", "gatewayClassName, stepSizePercent, intervalSeconds"
-        )
+        raise SpecValidationError(options_path, "is missing", "gatewayClassName, stepSizePercent, intervalSeconds")
     options = mapping(strategy["clusterUpgradeOptions"], options_path)
     surge = optional_int(options, "maxSurgePercent", options_path, minimum=0, maximum=100)
     step = optional_int(options, "stepSizePercent", options_path, minimum=0, maximum=100)
