@@ -1,0 +1,1 @@
+"""Integration-test harness: a real Kubernetes control plane with the real KubeRay operator on loopback."""

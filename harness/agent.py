@@ -1,0 +1,88 @@
+"""The harness's node agent, one process: test kubelet + forward proxy + pod-network relay.
+
+    python -m harness.agent --config agent.json
+
+Started and stopped (by PID) by ``harness.controlplane``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from harness import fwdproxy, netns
+
+RELAY_PORTS = (fwdproxy.DASHBOARD_PORT, fwdproxy.SERVE_PORT)
+
+
+async def _relay_conn(upstream: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(fwdproxy._pipe(reader, up_writer), fwdproxy._pipe(up_reader, writer))
+
+
+async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> None:
+    routes = fwdproxy.Routes(dashboard_port=cfg["dashboard_port"], serve_port=cfg.get("serve_port"),
+                             pod_network=ipaddress.IPv4Network(cfg["pod_cidr"]))
+    servers = []
+    proxy = await asyncio.start_server(lambda r, w: fwdproxy._handle(routes, r, w), "127.0.0.1",
+                                       cfg["proxy_port"])
+    servers.append(proxy)
+    if cfg.get("netns"):
+        # Sockets made inside the pod network: connections to any pod IP on these ports end
+        # here and are relayed to the local Ray head through the host's loopback.
+        for port in RELAY_PORTS:
+            upstream = routes.upstream(str(routes.pod_network[10]), port)
+            if upstream is None:
+                continue
+            sock = netns.listen_in(cfg["netns"], port)
+            servers.append(await asyncio.start_server(
+                lambda r, w, u=upstream: _relay_conn(u, r, w), sock=sock))
+    ready.set()
+    await asyncio.to_thread(stop.wait)
+    for s in servers:
+        s.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.agent")
+    ap.add_argument("--config", required=True, type=Path)
+    args = ap.parse_args(argv)
+    cfg = json.loads(args.config.read_text())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    from kubernetes import config as kconfig
+
+    from harness.kubelet import Kubelet
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ready = threading.Event()
+    net_thread = threading.Thread(target=lambda: asyncio.run(_main(cfg, stop, ready)), name="net",
+                                  daemon=True)
+    net_thread.start()
+    if not ready.wait(30):
+        raise SystemExit("agent: network side did not start")
+    api = kconfig.new_client_from_config(config_file=cfg["kubeconfig"])
+    kubelet = Kubelet(api=api, pod_cidr=ipaddress.IPv4Network(cfg["pod_cidr"]), node_ip=cfg["node_ip"],
+                      dashboard_port=cfg["dashboard_port"], serve_port=cfg.get("serve_port"),
+                      bin_dir=Path(cfg["bin_dir"]), log_dir=Path(cfg["log_dir"]))
+    kubelet.register()
+    Path(cfg["ready_file"]).write_text("ready\n")
+    kubelet.run_forever(stop)
+    net_thread.join(timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

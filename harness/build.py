@@ -1,0 +1,290 @@
+"""Build (or reuse) etcd, kube-apiserver, kube-controller-manager and the KubeRay operator.
+
+Everything is built from Go modules through the Go module proxy into a user-level cache keyed
+by versions, so a clean clone reuses earlier builds.  Only the standard library is used here so
+the script also runs before the project's venv exists:
+
+    python -m harness.build            # build what is missing, print the binary paths
+    python -m harness.build --check    # exit 1 if something is missing (no build)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# KubeRay v1.7.0 is what the provider targets (CRDs in shared/kuberay/crds), but the Go module
+# proxy refuses the v1.7.x ray-operator zips ("not available"); v1.6.2 is the newest it serves.
+KUBERAY_VERSION = os.environ.get("KUBERAY_OPERATOR_VERSION", "v1.6.2")
+# Kubernetes release whose k8s.io/* libraries match KubeRay v1.7.0's go.mod (k8s.io/api v0.36.x).
+KUBERNETES_VERSION = os.environ.get("KUBERNETES_VERSION", "v1.36.3")
+
+CACHE = Path(os.environ.get("KUBERAY_HARNESS_CACHE", Path.home() / ".cache" / "airflow-provider-kuberay"))
+GO = shutil.which("go") or "/usr/local/go/bin/go"
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    ray_operator: Path
+
+    def missing(self) -> list[Path]:
+        return [p for p in (self.etcd, self.kube_apiserver, self.kube_controller_manager,
+                            self.ray_operator) if not p.is_file()]
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOFLAGS", "")
+    env["GOFLAGS"] = (env["GOFLAGS"] + " -buildvcs=false").strip()
+    env["CGO_ENABLED"] = "0"
+    # No toolchain switching: the machine's Go must be new enough.
+    env.setdefault("GOTOOLCHAIN", "local")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
+    print("+", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=_go_env(), check=True, text=True, stdout=subprocess.PIPE)
+    return proc.stdout
+
+
+def _module_gomod(module: str, version: str) -> dict:
+    """Download a module's go.mod through the proxy and return it parsed by `go mod edit -json`."""
+    info = json.loads(_run([GO, "mod", "download", "-json", f"{module}@{version}"]))
+    if info.get("Error"):
+        raise SystemExit(f"cannot download {module}@{version}: {info['Error']}")
+    return json.loads(_run([GO, "mod", "edit", "-json", info["GoMod"]]))
+
+
+def _staging_version(k8s_version: str) -> str:
+    # Kubernetes v1.X.Y publishes its staging modules (k8s.io/api, ...) as v0.X.Y.
+    major, minor, patch = k8s_version.lstrip("v").split(".")
+    assert major == "1", k8s_version
+    return f"v0.{minor}.{patch}"
+
+
+def _etcd_version(kgomod: dict) -> str:
+    for req in kgomod["Require"]:
+        if req["Path"] == "go.etcd.io/etcd/server/v3":
+            return req["Version"]
+    raise SystemExit("k8s.io/kubernetes go.mod does not name go.etcd.io/etcd/server/v3")
+
+
+def binaries() -> Binaries:
+    kdir = CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "bin"
+    return Binaries(
+        etcd=CACHE / "etcd" / "bin" / "etcd",  # resolved to a versioned dir by ensure()
+        kube_apiserver=kdir / "kube-apiserver",
+        kube_controller_manager=kdir / "kube-controller-manager",
+        ray_operator=CACHE / f"kuberay-{KUBERAY_VERSION}" / "bin" / "ray-operator",
+    )
+
+
+def _write_wrapper(wdir: Path, module: str, go_version: str, requires: dict[str, str],
+                   replaces: dict[str, tuple[str, str]], godebug: list[dict], main_go: str | None) -> None:
+    wdir.mkdir(parents=True, exist_ok=True)
+    lines = [f"module {module}", "", f"go {go_version}", ""]
+    for gd in godebug:
+        lines.append(f"godebug {gd['Key']}={gd['Value']}")
+    if godebug:
+        lines.append("")
+    lines.append("require (")
+    lines += [f"\t{p} {v}" for p, v in sorted(requires.items())]
+    lines.append(")")
+    if replaces:
+        lines += ["", "replace ("]
+        lines += [f"\t{p} => {np} {nv}" for p, (np, nv) in sorted(replaces.items())]
+        lines.append(")")
+    (wdir / "go.mod").write_text("\n".join(lines) + "\n")
+    if main_go is not None:
+        (wdir / "main.go").write_text(main_go)
+
+
+def _timed(name: str, fn) -> None:
+    t0 = time.monotonic()
+    fn()
+    print(f"[harness.build] {name}: {time.monotonic() - t0:.1f}s", flush=True)
+
+
+def build_kubernetes(kgomod: dict) -> None:
+    staging = _staging_version(KUBERNETES_VERSION)
+    wdir = CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "wrapper"
+    # Every local-path replace of the release's go.mod (./staging/src/k8s.io/X) becomes a pin
+    # to the published module k8s.io/X at the matching v0 version.
+    replaces: dict[str, tuple[str, str]] = {}
+    for rep in kgomod.get("Replace") or []:
+        new = rep["New"]
+        if new["Path"].startswith("./staging/"):
+            replaces[rep["Old"]["Path"]] = (rep["Old"]["Path"], staging)
+    if not replaces:
+        raise SystemExit("no staging replaces found in k8s.io/kubernetes go.mod")
+    _write_wrapper(wdir, "local/kubernetes-wrapper", kgomod["Go"],
+                   {"k8s.io/kubernetes": KUBERNETES_VERSION}, replaces, kgomod.get("Godebug") or [],
+                   main_go=None)
+    (wdir / "doc.go").write_text("// Package wrapper only exists to build Kubernetes commands.\n"
+                                 "package wrapper\n")
+    # `go get` on the command packages records exactly the requirements and sums they need.
+    _run([GO, "get", *(f"k8s.io/kubernetes/cmd/{c}@{KUBERNETES_VERSION}"
+                       for c in ("kube-apiserver", "kube-controller-manager"))], cwd=wdir)
+    minor = KUBERNETES_VERSION.lstrip("v").split(".")[1]
+    pkg = "k8s.io/component-base/version"
+    ldflags = (f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor=1 "
+               f"-X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean")
+    out = binaries()
+    for cmd, target in (("kube-apiserver", out.kube_apiserver),
+                        ("kube-controller-manager", out.kube_controller_manager)):
+        if target.is_file():
+            print(f"[harness.build] {cmd}: cached at {target}")
+            continue
+        tmp = target.with_suffix(".tmp")
+        _timed(cmd, lambda c=cmd, t=tmp: _run(
+            [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(t), f"k8s.io/kubernetes/cmd/{c}"],
+            cwd=wdir))
+        tmp.rename(target)
+
+
+ETCD_MAIN = """// Command etcd: the etcd server, built from the go.etcd.io/etcd/server/v3 module.
+package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+"""
+
+
+def build_etcd(version: str) -> Path:
+    root = CACHE / f"etcd-{version}"
+    target = root / "bin" / "etcd"
+    if target.is_file():
+        print(f"[harness.build] etcd: cached at {target}")
+        return target
+    wdir = root / "wrapper"
+    # The server module's own replace directives point into etcd's repository and are ignored
+    # for dependencies, hence this wrapper pinning the sibling modules to the same version.
+    reqs = {m: version for m in ("go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/api/v3",
+                                 "go.etcd.io/etcd/client/pkg/v3", "go.etcd.io/etcd/client/v3",
+                                 "go.etcd.io/etcd/pkg/v3")}
+    sgomod = _module_gomod("go.etcd.io/etcd/server/v3", version)
+    _write_wrapper(wdir, "local/etcd-wrapper", sgomod["Go"], reqs, {}, [], ETCD_MAIN)
+    _run([GO, "mod", "tidy"], cwd=wdir)
+    tmp = target.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    _timed("etcd", lambda: _run([GO, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."],
+                                cwd=wdir))
+    tmp.rename(target)
+    return target
+
+
+def build_operator() -> None:
+    target = binaries().ray_operator
+    if target.is_file():
+        print(f"[harness.build] ray-operator: cached at {target}")
+        save_operator_role()
+        return
+    gobin = target.parent / "tmp"
+    gobin.mkdir(parents=True, exist_ok=True)
+    env_gobin = {"GOBIN": str(gobin)}
+    os.environ.update(env_gobin)
+    try:
+        # The module's main package is its root (main.go), so `go install` names the module.
+        _timed("ray-operator", lambda: _run(
+            [GO, "install", "-trimpath", "-ldflags", "-s -w",
+             f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}"]))
+    finally:
+        os.environ.pop("GOBIN", None)
+    (gobin / "ray-operator").rename(target)
+    gobin.rmdir()
+    save_operator_role()
+
+
+def save_operator_role() -> Path:
+    """Keep the release's own ClusterRole next to the binary (the module cache may be cleaned)."""
+    dest = binaries().ray_operator.parent.parent / "role.yaml"
+    if not dest.is_file():
+        modcache = _run([GO, "env", "GOMODCACHE"]).strip()
+        module_dir = Path(modcache) / f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}"
+        src = module_dir / "config" / "rbac" / "role.yaml"
+        if not src.is_file():
+            _run([GO, "mod", "download", f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}"])
+        dest.write_text(src.read_text())
+    return dest
+
+
+def etcd_binary() -> Path | None:
+    """The cached etcd binary for the configured Kubernetes release, without any network."""
+    link = CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "etcd-version"
+    if not link.is_file():
+        return None
+    p = CACHE / f"etcd-{link.read_text().strip()}" / "bin" / "etcd"
+    return p if p.is_file() else None
+
+
+def resolved() -> Binaries | None:
+    """All four binaries if they are already built, else None."""
+    etcd = etcd_binary()
+    b = binaries()
+    if etcd is None:
+        return None
+    b = Binaries(etcd, b.kube_apiserver, b.kube_controller_manager, b.ray_operator)
+    return None if b.missing() else b
+
+
+def ensure(only: set[str] | None = None) -> Binaries:
+    got = resolved()
+    if got is not None:
+        print("[harness.build] all binaries cached")
+        return got
+    t0 = time.monotonic()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
+    (CACHE / f"kuberay-{KUBERAY_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
+    kgomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION)
+    etcd_version = _etcd_version(kgomod)
+    if not only or "etcd" in only:
+        build_etcd(etcd_version)
+        (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "etcd-version").write_text(etcd_version + "\n")
+    if not only or "operator" in only:
+        build_operator()
+    if not only or "kubernetes" in only:
+        build_kubernetes(kgomod)
+    print(f"[harness.build] total: {time.monotonic() - t0:.1f}s", flush=True)
+    got = resolved()
+    if got is None and not only:
+        raise SystemExit("build finished but binaries are missing")
+    return got or binaries()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.build")
+    ap.add_argument("--check", action="store_true", help="only report whether all binaries exist")
+    ap.add_argument("--only", action="append", choices=["etcd", "operator", "kubernetes"])
+    args = ap.parse_args(argv)
+    if args.check:
+        got = resolved()
+        print("built" if got else "missing")
+        return 0 if got else 1
+    if shutil.which(GO) is None and not Path(GO).is_file():
+        print("[harness.build] Go toolchain not found: cannot build the Kubernetes tier", file=sys.stderr)
+        return 2
+    b = ensure(set(args.only) if args.only else None)
+    for name, path in vars(b).items():
+        print(f"{name}={path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

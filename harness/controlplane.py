@@ -1,0 +1,351 @@
+"""Start and stop the harness: etcd, kube-apiserver, kube-controller-manager, the KubeRay CRDs and
+operator, a local Ray head, and the node agent (test kubelet, forward proxy, pod-network relay).
+
+    python -m harness.controlplane up       # prints the kubeconfig path
+    python -m harness.controlplane status
+    python -m harness.controlplane down
+
+Everything listens on 127.0.0.1 (or inside the pod network namespace made here) on ports picked
+at random, and everything is stopped by the PIDs recorded in the run directory's state.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import build, netns, pki, raylocal
+from harness.procs import alive, free_ports, terminate_tree
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_RUN_DIR = build.CACHE / "run"
+RBAC_DIR = Path(__file__).resolve().parent / "rbac"
+SERVICE_CIDR = "10.96.0.0/16"  # only ever stored in objects: nothing here dials a ClusterIP
+
+
+def crd_dir() -> Path:
+    env = os.environ.get("KUBERAY_CRD_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "kuberay" / "crds"
+
+
+@dataclass
+class State:
+    run_dir: str
+    kubeconfig: str
+    server: str
+    pids: dict[str, int] = field(default_factory=dict)  # started in this order
+    ports: dict[str, int] = field(default_factory=dict)
+    netns: str | None = None
+    netns_index: int | None = None
+    ray_temp_dir: str | None = None
+    started_s: float = 0.0
+
+    def save(self) -> None:
+        Path(self.run_dir, "state.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> State | None:
+        p = run_dir / "state.json"
+        return cls(**json.loads(p.read_text())) if p.is_file() else None
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+def _spawn(name: str, argv: list[str], run_dir: Path, env: dict[str, str] | None = None) -> int:
+    log = run_dir / "logs" / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env if env is not None else raylocal.clean_env(), cwd=run_dir,
+                                start_new_session=True)
+    return proc.pid
+
+
+def _wait(what: str, check, timeout: float, pid: int | None = None, log: Path | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if pid is not None and not alive(pid):
+            tail = log.read_text()[-3000:] if log and log.is_file() else ""
+            raise HarnessError(f"{what}: process exited\n{tail}")
+        try:
+            got = check()
+            if got:
+                return got
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(0.3)
+    raise HarnessError(f"{what}: not ready after {timeout}s ({last})")
+
+
+def _http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool:
+    import ssl
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    handlers: list[Any] = [urllib.request.ProxyHandler({})]
+    if ca is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(ca))))
+    with urllib.request.build_opener(*handlers).open(req, timeout=3) as r:
+        return r.status == 200
+
+
+def _apply_docs(api: Any, docs: list[dict]) -> None:
+    from kubernetes import dynamic
+    from kubernetes.client.rest import ApiException
+
+    dyn = dynamic.DynamicClient(api)
+    for doc in docs:
+        if not doc:
+            continue
+        res = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        try:
+            res.create(body=doc, namespace=doc["metadata"].get("namespace"))
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
+
+def _load_yaml(path: Path) -> list[dict]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _install_crds(api: Any) -> None:
+    from kubernetes import client
+
+    files = sorted(crd_dir().glob("*.yaml"))
+    if not files:
+        raise HarnessError(f"no CRDs found in {crd_dir()} (set KUBERAY_CRD_DIR)")
+    docs = [d for f in files for d in _load_yaml(f)]
+    _apply_docs(api, docs)
+    ext = client.ApiextensionsV1Api(api)
+
+    def established() -> bool:
+        for d in docs:
+            crd = ext.read_custom_resource_definition(d["metadata"]["name"])
+            conds = {c.type: c.status for c in (crd.status.conditions or [])}
+            if conds.get("Established") != "True":
+                return False
+        return True
+
+    _wait("CRDs established", established, 60)
+
+
+def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> State:
+    """Start everything; on any failure stop what was started and raise."""
+    t0 = time.monotonic()
+    bins = build.resolved()
+    if bins is None:
+        raise HarnessError("harness binaries are not built: run `make k8s-build` "
+                           "(or `python -m harness.build`)")
+    role = bins.ray_operator.parent.parent / "role.yaml"
+    if not role.is_file():
+        raise HarnessError(f"{role} missing: run `python -m harness.build`")
+    why = netns.available()
+    if why:
+        raise HarnessError(f"cannot create the pod network namespace: {why}")
+    existing = State.load(run_dir)
+    if existing is not None and any(alive(p) for p in existing.pids.values()):
+        raise HarnessError(f"a harness is already running from {run_dir}; run `down` first")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "logs").mkdir(parents=True)
+    etcd_port, etcd_peer, api_port, proxy_port = free_ports(4)
+    server = f"https://127.0.0.1:{api_port}"
+    state = State(run_dir=str(run_dir), kubeconfig=str(run_dir / "kubeconfig"), server=server,
+                  ports={"etcd": etcd_port, "etcd_peer": etcd_peer, "apiserver": api_port,
+                         "proxy": proxy_port})
+    state.save()
+    try:
+        _up(state, bins, role, log)
+    except BaseException:
+        down(run_dir, log=log)
+        raise
+    state.started_s = round(time.monotonic() - t0, 1)
+    state.save()
+    log(f"[harness] control plane up in {state.started_s}s; KUBECONFIG={state.kubeconfig}")
+    return state
+
+
+def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
+    run_dir = Path(state.run_dir)
+    logs = run_dir / "logs"
+    certs = pki.make_pki(run_dir / "pki")
+    tokens = pki.make_tokens(run_dir / "pki" / "tokens.csv")
+    for name, (user, _groups) in pki.IDENTITIES.items():
+        path = run_dir / ("kubeconfig" if name == "admin" else f"{name}.kubeconfig")
+        path.write_text(pki.kubeconfig(state.server, certs["ca"], tokens[name], user))
+        path.chmod(0o600)
+
+    net = netns.create()
+    state.netns, state.netns_index = net.name, net.index
+    state.save()
+
+    # The Ray head starts slowest; let it come up while the control plane does.
+    ray_bin = Path(sys.executable).parent / "ray"
+    ray_result: dict[str, Any] = {}
+
+    import threading
+
+    def start_ray() -> None:
+        try:
+            ray_result["head"] = raylocal.start(ray_bin, logs)
+        except Exception as e:
+            ray_result["error"] = e
+
+    ray_thread = threading.Thread(target=start_ray, name="ray-head")
+    ray_thread.start()
+
+    p = state.ports
+    state.pids["etcd"] = _spawn("etcd", [
+        str(bins.etcd), "--name=harness", f"--data-dir={run_dir / 'etcd'}",
+        f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+        f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+        f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+        f"--initial-cluster=harness=http://127.0.0.1:{p['etcd_peer']}",
+        "--unsafe-no-fsync", "--quota-backend-bytes=2147483648", "--log-level=warn"], run_dir)
+    state.save()
+    _wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"],
+          logs / "etcd.log")
+
+    state.pids["kube-apiserver"] = _spawn("kube-apiserver", [
+        str(bins.kube_apiserver), "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--secure-port={p['apiserver']}", f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+        f"--cert-dir={run_dir / 'pki'}", f"--tls-cert-file={certs['cert']}",
+        f"--tls-private-key-file={certs['key']}", f"--client-ca-file={certs['ca']}",
+        f"--token-auth-file={run_dir / 'pki' / 'tokens.csv'}", "--authorization-mode=RBAC",
+        f"--service-account-key-file={certs['sa_pub']}",
+        f"--service-account-signing-key-file={certs['sa_key']}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
+        "--allow-privileged=true", "--profiling=false", "--v=1"], run_dir)
+    state.save()
+    admin_token = tokens["admin"]
+    _wait("kube-apiserver", lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]), 120,
+          state.pids["kube-apiserver"], logs / "kube-apiserver.log")
+
+    from kubernetes import config as kconfig
+
+    api = kconfig.new_client_from_config(config_file=state.kubeconfig)
+    _apply_docs(api, _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml")
+                + _load_yaml(RBAC_DIR / "kubelet.yaml"))
+    _install_crds(api)
+
+    state.pids["kube-controller-manager"] = _spawn("kube-controller-manager", [
+        str(bins.kube_controller_manager), f"--kubeconfig={run_dir / 'controller-manager.kubeconfig'}",
+        "--secure-port=0", "--leader-elect=false", "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={certs['sa_key']}", f"--root-ca-file={certs['ca']}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}", "--cluster-name=kuberay-harness",
+        # Quick GC and Job reconciliation matter more here than API load.
+        "--concurrent-gc-syncs=5", "--v=1"], run_dir)
+    state.save()
+
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    _wait("default service account", lambda: core.read_namespaced_service_account("default", "default"),
+          60, state.pids["kube-controller-manager"], logs / "kube-controller-manager.log")
+
+    ray_thread.join()
+    if "error" in ray_result:
+        raise HarnessError(f"local Ray head: {ray_result['error']}")
+    head: raylocal.RayHead = ray_result["head"]
+    state.pids["ray-head"] = head.pid
+    state.ray_temp_dir = head.temp_dir
+    p["ray_dashboard"], p["ray_gcs"] = head.dashboard_port, head.gcs_port
+    state.save()
+
+    agent_cfg = {
+        "kubeconfig": str(run_dir / "kubelet.kubeconfig"), "pod_cidr": str(net.pod_cidr),
+        "node_ip": net.ns_ip, "dashboard_port": head.dashboard_port, "serve_port": None,
+        "proxy_port": p["proxy"], "netns": net.name, "bin_dir": str(ray_bin.parent),
+        "log_dir": str(logs / "pods"), "ready_file": str(run_dir / "agent.ready"),
+    }
+    (run_dir / "agent.json").write_text(json.dumps(agent_cfg, indent=2))
+    state.pids["agent"] = _spawn("agent", [sys.executable, "-m", "harness.agent", "--config",
+                                           str(run_dir / "agent.json")], run_dir,
+                                 env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)})
+    state.save()
+    _wait("agent", lambda: (run_dir / "agent.ready").is_file(), 60, state.pids["agent"], logs / "agent.log")
+
+    # Only the operator gets the proxy, and nothing is exempted from it (no NO_PROXY): its
+    # Kubernetes client talks to 127.0.0.1, which Go never proxies anyway.
+    op_env = raylocal.clean_env()
+    op_env.update({"KUBECONFIG": str(run_dir / "operator.kubeconfig"),
+                   "HTTP_PROXY": f"http://127.0.0.1:{p['proxy']}",
+                   "http_proxy": f"http://127.0.0.1:{p['proxy']}"})
+    state.pids["ray-operator"] = _spawn("ray-operator", [
+        str(bins.ray_operator), "--metrics-addr=0", "--health-probe-bind-address=0",
+        "--enable-leader-election=false", "--log-stdout-encoder=console", "--reconcile-concurrency=4"],
+        run_dir, env=op_env)
+    state.save()
+    op_log = logs / "ray-operator.log"
+    _wait("ray-operator", lambda: "Starting workers" in op_log.read_text(), 60, state.pids["ray-operator"],
+          op_log)
+
+
+def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> None:
+    state = State.load(run_dir)
+    if state is None:
+        log(f"[harness] nothing to stop in {run_dir}")
+        return
+    for name, pid in reversed(list(state.pids.items())):
+        if alive(pid):
+            terminate_tree(pid, timeout=20 if name == "ray-head" else 10)
+            log(f"[harness] stopped {name} (pid {pid})")
+    if state.netns and netns.exists(state.netns):
+        netns.remove(netns.PodNetwork(state.netns, state.netns_index or 0))
+        log(f"[harness] removed network namespace {state.netns}")
+    if state.ray_temp_dir:
+        shutil.rmtree(state.ray_temp_dir, ignore_errors=True)
+    shutil.rmtree(Path(state.run_dir) / "etcd", ignore_errors=True)
+    state.pids = {}
+    state.save()
+
+
+def status(run_dir: Path = DEFAULT_RUN_DIR) -> dict[str, Any]:
+    state = State.load(run_dir)
+    if state is None:
+        return {"running": False}
+    procs = {n: {"pid": p, "alive": alive(p)} for n, p in state.pids.items()}
+    running = bool(procs) and all(v["alive"] for v in procs.values())
+    return {"running": running, "kubeconfig": state.kubeconfig,
+            "server": state.server, "processes": procs, "ports": state.ports, "netns": state.netns,
+            "started_s": state.started_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.controlplane")
+    ap.add_argument("command", choices=["up", "down", "status"])
+    ap.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    args = ap.parse_args(argv)
+    if args.command == "up":
+        try:
+            st = up(args.run_dir)
+        except HarnessError as e:
+            print(f"[harness] FAILED: {e}", file=sys.stderr)
+            return 1
+        print(f"export KUBECONFIG={st.kubeconfig}")
+    elif args.command == "down":
+        down(args.run_dir)
+    else:
+        s = status(args.run_dir)
+        print(json.dumps(s, indent=2))
+        return 0 if s["running"] else 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

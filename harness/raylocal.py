@@ -1,0 +1,77 @@
+"""The harness's one real Ray head, on 127.0.0.1 with ports picked at random."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.procs import free_ports, terminate_tree
+
+# An opener that ignores *_proxy variables: the harness talks to loopback only, directly.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class RayHead:
+    pid: int
+    gcs_port: int
+    dashboard_port: int
+    client_port: int
+    temp_dir: str
+    log: str
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Without this Ray replaces 127.0.0.1 by the machine's outward address (and binds there).
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    return env
+
+
+def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0) -> RayHead:
+    (gcs, dash, client, agent_http, agent_grpc, metrics, node_mgr, obj_mgr,
+     runtime_env) = free_ports(9)
+    # Short path: Ray puts unix sockets under its temp dir (108-byte limit).
+    temp_dir = tempfile.mkdtemp(prefix="krh-ray-", dir="/tmp")
+    log = str(log_dir / "ray-head.log")
+    cmd = [str(ray_bin), "start", "--head", "--block", "--disable-usage-stats",
+           "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+           f"--port={gcs}", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
+           f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+           f"--metrics-export-port={metrics}", f"--node-manager-port={node_mgr}",
+           f"--object-manager-port={obj_mgr}", f"--runtime-env-agent-port={runtime_env}",
+           f"--num-cpus={num_cpus}", "--object-store-memory=300000000", f"--temp-dir={temp_dir}"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=clean_env(), start_new_session=True)
+    head = RayHead(proc.pid, gcs, dash, client, temp_dir, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {proc.returncode}; see {log}")
+        try:
+            with _DIRECT.open(f"{head.dashboard_url}/api/version", timeout=2) as r:
+                json.load(r)
+            with _DIRECT.open(f"{head.dashboard_url}/api/jobs/", timeout=5) as r:
+                json.load(r)
+            return head
+        except OSError:
+            time.sleep(0.5)
+    stop(head)
+    raise RuntimeError(f"Ray head did not serve its dashboard within {timeout}s; see {log}")
+
+
+def stop(head: RayHead) -> None:
+    terminate_tree(head.pid, timeout=20)
