@@ -68,7 +68,8 @@ class Resources:
     :param memory_limit: memory limit; defaults to ``memory``.
     :param accelerators: accelerator resource name to a whole count, e.g. ``{"nvidia.com/gpu": 1}``.
     :param extended: other extended resources passed through unchanged (no Ray mapping).
-    :param ephemeral_storage: ephemeral-storage request (and limit).
+    :param ephemeral_storage: ephemeral-storage request.
+    :param ephemeral_storage_limit: ephemeral-storage limit; defaults to ``ephemeral_storage``.
     """
 
     cpu: QuantityInput | None = None
@@ -78,6 +79,7 @@ class Resources:
     accelerators: Mapping[str, int] = field(default_factory=dict)
     extended: Mapping[str, QuantityInput] = field(default_factory=dict)
     ephemeral_storage: QuantityInput | None = None
+    ephemeral_storage_limit: QuantityInput | None = None
 
     def to_k8s(self, path: str) -> dict[str, dict[str, str]]:
         """
@@ -91,7 +93,7 @@ class Resources:
         pairs = (
             ("cpu", self.cpu, self.cpu_limit),
             ("memory", self.memory, self.memory_limit),
-            ("ephemeral-storage", self.ephemeral_storage, None),
+            ("ephemeral-storage", self.ephemeral_storage, self.ephemeral_storage_limit),
         )
         for key, request, limit in pairs:
             if request is not None:

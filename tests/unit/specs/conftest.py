@@ -41,3 +41,7 @@ def crd() -> Any:
 def schema_errors(crd: Any) -> Callable[[dict[str, Any]], list[str]]:
     """Validate a body against its CRD's v1 openAPIV3Schema; returns the violations."""
     return crd.schema_errors
+
+
+# Imported here so that test modules can use it at collection time.
+load_crd_helper()
