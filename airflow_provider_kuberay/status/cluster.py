@@ -42,13 +42,9 @@ def cluster_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     if is_true(found, SUSPENDED):
         return Verdict(Phase.SUSPENDED, found[SUSPENDED].reason or SUSPENDED, found[SUSPENDED].message)
     if is_true(found, SUSPENDING):
-        return Verdict(
-            Phase.SUSPENDED, SUSPENDING, found[SUSPENDING].message or "the cluster is being suspended"
-        )
+        return Verdict(Phase.SUSPENDED, SUSPENDING, found[SUSPENDING].message or "the cluster is being suspended")
     if generation_lag(obj):
-        return Verdict(
-            Phase.PENDING, "SpecChangeNotObserved", "the operator has not reconciled the latest spec yet"
-        )
+        return Verdict(Phase.PENDING, "SpecChangeNotObserved", "the operator has not reconciled the latest spec yet")
     if any(kind in found for kind in _KNOWN):
         return _from_conditions(found)
     return _from_state(status)
@@ -58,9 +54,7 @@ def _from_conditions(found: Mapping[str, Any]) -> Verdict:
     head = found.get(HEAD_POD_READY)
     provisioned = found.get(PROVISIONED)
     if is_true(found, HEAD_POD_READY) and is_true(found, PROVISIONED):
-        return Verdict(
-            Phase.READY, provisioned.reason if provisioned else "", "head pod ready, all pods provisioned"
-        )
+        return Verdict(Phase.READY, provisioned.reason if provisioned else "", "head pod ready, all pods provisioned")
     if is_true(found, REPLICA_FAILURE):
         failure = found[REPLICA_FAILURE]
         return Verdict(Phase.PENDING, failure.reason or REPLICA_FAILURE, failure.message)

@@ -70,40 +70,28 @@ def job_verdict(obj: Mapping[str, Any] | None) -> Verdict:
             message or f"the RayJob failed (job status {job_status or 'unknown'})",
         )
     if deployment == VALIDATION_FAILED:
-        return Verdict(
-            Phase.FAILED, reason or VALIDATION_FAILED, message or "KubeRay rejected the RayJob spec"
-        )
+        return Verdict(Phase.FAILED, reason or VALIDATION_FAILED, message or "KubeRay rejected the RayJob spec")
     if deployment in (SUSPENDING, SUSPENDED):
         return Verdict(Phase.SUSPENDED, deployment, message)
     if deployment == RETRYING:
         previous = f" after {reason}" if reason else ""
-        return Verdict(
-            Phase.PENDING, RETRYING, f"retrying the job{previous}" + (f": {message}" if message else "")
-        )
+        return Verdict(Phase.PENDING, RETRYING, f"retrying the job{previous}" + (f": {message}" if message else ""))
     if deployment == RUNNING:
         if job_status in ("", "PENDING"):
-            return Verdict(
-                Phase.PENDING, "JobPending", message or "the cluster is up; the Ray job has not started"
-            )
+            return Verdict(Phase.PENDING, "JobPending", message or "the cluster is up; the Ray job has not started")
         return Verdict(Phase.RUNNING, f"Job{job_status.title()}", message)
     if deployment == WAITING:
         return Verdict(Phase.PENDING, WAITING, message or "waiting for a job submission (InteractiveMode)")
     if deployment in ("", INITIALIZING):
-        return Verdict(
-            Phase.PENDING, deployment or "New", message or "creating the Ray cluster and submitter"
-        )
-    return Verdict(
-        Phase.PENDING, "UnknownJobDeploymentStatus", f"jobDeploymentStatus {deployment!r} is not known"
-    )
+        return Verdict(Phase.PENDING, deployment or "New", message or "creating the Ray cluster and submitter")
+    return Verdict(Phase.PENDING, "UnknownJobDeploymentStatus", f"jobDeploymentStatus {deployment!r} is not known")
 
 
 def _from_job_status(job_status: str, reason: str, message: str) -> Verdict:
     if job_status == "SUCCEEDED":
         return Verdict(Phase.SUCCEEDED, "JobSucceeded", message)
     if job_status in _TERMINAL_JOB_STATUSES:
-        return Verdict(
-            Phase.FAILED, reason or f"Job{job_status.title()}", message or f"the Ray job ended {job_status}"
-        )
+        return Verdict(Phase.FAILED, reason or f"Job{job_status.title()}", message or f"the Ray job ended {job_status}")
     if job_status == "RUNNING":
         return Verdict(Phase.RUNNING, "JobRunning", message)
     return Verdict(Phase.PENDING, "JobPending", message)

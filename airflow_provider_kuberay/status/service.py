@@ -137,10 +137,12 @@ def service_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     Interpret a RayService.
 
     SERVING only when ``Ready`` is true, no upgrade (or rollback) is in progress, no pending
-    cluster exists, the status is for the current spec, and every application of the active
-    cluster is RUNNING. ``Ready=False`` with reason ``ValidationFailed`` or ``InitializingTimeout``
-    and any application in ``DEPLOY_FAILED`` are terminal failures. Without conditions (KubeRay
-    < 1.3) the deprecated ``serviceStatus`` (``Running``) stands in for ``Ready``.
+    cluster exists beside the active one, the status is for the current spec, and every
+    application of the active cluster is RUNNING. A first deployment (a pending cluster and no
+    active one yet) is PENDING, not UPGRADING. ``Ready=False`` with reason ``ValidationFailed``
+    or ``InitializingTimeout`` and any application in ``DEPLOY_FAILED`` are terminal failures.
+    Without conditions (KubeRay < 1.3) the deprecated ``serviceStatus`` (``Running``) stands in
+    for ``Ready``.
 
     :param obj: the RayService as returned by the API.
     """
@@ -150,11 +152,7 @@ def service_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     found = conditions(status)
     progress = service_progress(obj)
     ready_condition = found.get(READY)
-    if (
-        ready_condition is not None
-        and ready_condition.status is False
-        and ready_condition.reason in TERMINAL_REASONS
-    ):
+    if ready_condition is not None and ready_condition.status is False and ready_condition.reason in TERMINAL_REASONS:
         # Checked before the generation: a validation failure does not update observedGeneration.
         return Verdict(Phase.FAILED, ready_condition.reason, ready_condition.message)
     for kind in (SUSPENDED, SUSPENDING):
@@ -164,18 +162,14 @@ def service_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     if failed:
         return Verdict(Phase.FAILED, "ApplicationDeployFailed", failed)
 
-    ready = (
-        is_true(found, READY) if ready_condition is not None else text(status, "serviceStatus") == "Running"
-    )
+    ready = is_true(found, READY) if ready_condition is not None else text(status, "serviceStatus") == "Running"
     if generation_lag(obj):
         phase = Phase.UPGRADING if ready else Phase.PENDING
         return Verdict(phase, "SpecChangeNotObserved", "the operator has not reconciled the latest spec yet")
     for kind in (UPGRADE_IN_PROGRESS, ROLLBACK_IN_PROGRESS):
         if is_true(found, kind):
-            return Verdict(
-                Phase.UPGRADING, found[kind].reason or kind, _upgrade_message(found[kind].message, progress)
-            )
-    if progress.pending.exists:
+            return Verdict(Phase.UPGRADING, found[kind].reason or kind, _upgrade_message(found[kind].message, progress))
+    if progress.pending.exists and progress.active.exists:
         return Verdict(Phase.UPGRADING, "PendingClusterExists", _upgrade_message("", progress))
     if not ready:
         if ready_condition is not None:
@@ -185,9 +179,7 @@ def service_verdict(obj: Mapping[str, Any] | None) -> Verdict:
         waiting = progress.active.not_running()
         detail = ", ".join(f"{app.name}={app.status}" for app in waiting) or "no applications reported"
         return Verdict(Phase.PENDING, "ApplicationsNotRunning", detail)
-    return Verdict(
-        Phase.SERVING, ready_condition.reason if ready_condition else "Running", "all applications RUNNING"
-    )
+    return Verdict(Phase.SERVING, ready_condition.reason if ready_condition else "Running", "all applications RUNNING")
 
 
 def _deploy_failures(progress: ServiceProgress) -> str:

@@ -120,9 +120,7 @@ def conditions(status: Mapping[str, Any]) -> dict[str, Condition]:
             continue
         value = str(item.get("status", "")).lower()
         state = True if value == "true" else False if value == "false" else None
-        found[str(item["type"])] = Condition(
-            str(item["type"]), state, text(item, "reason"), text(item, "message")
-        )
+        found[str(item["type"])] = Condition(str(item["type"]), state, text(item, "reason"), text(item, "message"))
     return found
 
 
