@@ -79,8 +79,11 @@ def pod_template(
     :param options: the pod options.
     :param head: whether this is the head group (adds the Ray ports).
     """
-    mounts = [{"name": RAY_LOGS_VOLUME, "mountPath": RAY_LOGS_PATH}]
-    mounts += [dict(m) for m in options.volume_mounts if m.get("mountPath") != RAY_LOGS_PATH]
+    mounts = [dict(m) for m in options.volume_mounts]
+    # A user mount at /tmp/ray (e.g. a PVC for logs) replaces the default emptyDir.
+    default_logs = not any(m.get("mountPath") == RAY_LOGS_PATH for m in mounts)
+    if default_logs:
+        mounts.insert(0, {"name": RAY_LOGS_VOLUME, "mountPath": RAY_LOGS_PATH})
     container: dict[str, Any] = {"name": container_name, "image": image}
     if options.image_pull_policy:
         container["imagePullPolicy"] = options.image_pull_policy
@@ -94,7 +97,7 @@ def pod_template(
 
     user_volumes = [dict(v) for v in options.volumes]
     volumes = user_volumes
-    if not any(v.get("name") == RAY_LOGS_VOLUME for v in user_volumes):
+    if default_logs and not any(v.get("name") == RAY_LOGS_VOLUME for v in user_volumes):
         volumes = [{"name": RAY_LOGS_VOLUME, "emptyDir": {}}, *user_volumes]
     pod: dict[str, Any] = {"containers": [container], "volumes": volumes}
     if options.node_selector:

@@ -46,12 +46,13 @@ def encode_ray_resources(resources: Mapping[str, float | int]) -> str:
     """
     Encode custom Ray resources for ``rayStartParams["resources"]``.
 
-    KubeRay passes the value through a shell, so the JSON is wrapped in double quotes with its own
-    quotes escaped, as in KubeRay's samples: ``"{\\"TPU\\": 4}"``.
+    KubeRay pastes the value into the ``ray start`` shell command and also parses it (to merge in
+    the accelerators it detects), so it is JSON in single quotes, the form KubeRay itself
+    writes: ``'{"TPU": 4}'``.
 
     :param resources: Ray resource name to amount.
     """
-    return '"' + json.dumps(dict(resources), sort_keys=True).replace('"', '\\"') + '"'
+    return "'" + json.dumps(dict(resources), sort_keys=True) + "'"
 
 
 @dataclass(frozen=True)

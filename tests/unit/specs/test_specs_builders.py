@@ -52,6 +52,17 @@ def test_user_env_wins_over_default_usage_stats() -> None:
     assert env == [{"name": "RAY_USAGE_STATS_ENABLED", "value": "1"}, {"name": "A", "value": "b"}]
 
 
+def test_user_mount_at_tmp_ray_replaces_the_default() -> None:
+    pod = PodOptions(
+        volumes=[{"name": "logs", "persistentVolumeClaim": {"claimName": "ray-logs-pvc"}}],
+        volume_mounts=[{"name": "logs", "mountPath": "/tmp/ray"}],
+    )
+    body = ray_cluster_body("c", ClusterSpec(image=IMAGE, head=HeadGroup(pod=pod)))
+    template = body["spec"]["headGroupSpec"]["template"]["spec"]
+    assert template["volumes"] == [{"name": "logs", "persistentVolumeClaim": {"claimName": "ray-logs-pvc"}}]
+    assert template["containers"][0]["volumeMounts"] == [{"name": "logs", "mountPath": "/tmp/ray"}]
+
+
 def test_replica_defaults() -> None:
     assert WorkerGroup("w").replica_counts() == (1, 1, 1)
     assert WorkerGroup("w", replicas=3).replica_counts() == (3, 3, 3)
@@ -79,9 +90,9 @@ def test_cpu_and_gpu_groups_in_one_cluster() -> None:
     assert gpu_pod["nodeSelector"] == {"gpu": "a100"}
     assert gpu_pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
     encoded = tpu_group["rayStartParams"]["resources"]
-    assert encoded.startswith('"')
-    assert encoded.endswith('"')
-    assert json.loads(encoded[1:-1].replace('\\"', '"')) == {"TPU": 4, "x": 1}
+    assert encoded.startswith("'")
+    assert encoded.endswith("'")
+    assert json.loads(encoded.strip("'")) == {"TPU": 4, "x": 1}
 
 
 def test_autoscaling_options() -> None:
