@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_kuberay.specs.checks import mapping, optional_mapping, string_map
-from airflow_provider_kuberay.specs.errors import SpecValidationError
+from airflow_provider_kuberay.specs.errors import SpecValidationError, child
 from airflow_provider_kuberay.specs.names import (
     is_label_key,
     is_label_value,
@@ -50,7 +50,7 @@ def validate_body(body: object, kind: str | None = None) -> None:
     for key, value in string_map(metadata, "labels", "metadata").items():
         if not is_label_key(key) or not is_label_value(value):
             raise SpecValidationError(
-                f"metadata.labels.{key}", f"invalid label {key}={value!r}", "Kubernetes label syntax"
+                child("metadata.labels", key), f"invalid label {key}={value!r}", "Kubernetes label syntax"
             )
     annotations = string_map(metadata, "annotations", "metadata")
     if body.get("spec") is None:
