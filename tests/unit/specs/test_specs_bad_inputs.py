@@ -139,6 +139,11 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], str]] = [
         lambda: ray_cluster_body("c", ClusterSpec()),
         "spec.headGroupSpec.template.spec.containers[0].image",
     ),
+    (
+        "bad-label-value",
+        lambda: ray_cluster_body("c", cluster(), labels={"example.com/team": "Bad Value"}),
+        'metadata.labels["example.com/team"]',
+    ),
     ("unparseable-cpu", build_cluster(head=HeadGroup(resources=Resources(cpu="two"))), f"{HEAD_RES}.requests.cpu"),
     (
         "unparseable-memory",
