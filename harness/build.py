@@ -37,9 +37,14 @@ class Binaries:
     kube_controller_manager: Path
     ray_operator: Path
 
+    @property
+    def operator_role(self) -> Path:
+        """The operator release's own ClusterRole (config/rbac/role.yaml), saved at build time."""
+        return self.ray_operator.parent.parent / "role.yaml"
+
     def missing(self) -> list[Path]:
         return [p for p in (self.etcd, self.kube_apiserver, self.kube_controller_manager,
-                            self.ray_operator) if not p.is_file()]
+                            self.ray_operator, self.operator_role) if not p.is_file()]
 
 
 def _go_env() -> dict[str, str]:
@@ -213,7 +218,7 @@ def build_operator() -> None:
 
 def save_operator_role() -> Path:
     """Keep the release's own ClusterRole next to the binary (the module cache may be cleaned)."""
-    dest = binaries().ray_operator.parent.parent / "role.yaml"
+    dest = binaries().operator_role
     if not dest.is_file():
         modcache = _run([GO, "env", "GOMODCACHE"]).strip()
         module_dir = Path(modcache) / f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}"

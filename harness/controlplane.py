@@ -149,9 +149,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> State:
     if bins is None:
         raise HarnessError("harness binaries are not built: run `make k8s-build` "
                            "(or `python -m harness.build`)")
-    role = bins.ray_operator.parent.parent / "role.yaml"
-    if not role.is_file():
-        raise HarnessError(f"{role} missing: run `python -m harness.build`")
+    role = bins.operator_role
     why = netns.available()
     if why:
         raise HarnessError(f"cannot create the pod network namespace: {why}")
@@ -292,8 +290,9 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         run_dir, env=op_env)
     state.save()
     op_log = logs / "ray-operator.log"
-    _wait("ray-operator", lambda: "Starting workers" in op_log.read_text(), 60, state.pids["ray-operator"],
-          op_log)
+    # One "Starting workers" line per controller: RayCluster, RayService, RayJob.
+    _wait("ray-operator", lambda: op_log.read_text().count("Starting workers") >= 3, 60,
+          state.pids["ray-operator"], op_log)
 
 
 def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> None:

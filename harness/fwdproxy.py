@@ -103,6 +103,7 @@ async def _handle(routes: Routes, reader: asyncio.StreamReader, writer: asyncio.
         await writer.drain()
         writer.close()
         return
+    log.info("%s %s -> 127.0.0.1:%d", method, target, upstream)
     up_writer.write(new_head_bytes)
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 

@@ -133,8 +133,8 @@ class Kubelet:
                 self._sync_pod(pod)
             except ApiException as e:
                 if e.status not in (404, 409):
-                    log.warning("pod %s/%s: %s %s", pod.metadata.namespace, pod.metadata.name, e.status,
-                                e.reason)
+                    log.warning("pod %s/%s: %s %s %s", pod.metadata.namespace, pod.metadata.name, e.status,
+                                e.reason, e.body)
         for uid in [u for u in self.pods if u not in seen]:
             self._forget(uid)
 
@@ -177,11 +177,15 @@ class Kubelet:
         meta = pod.metadata
         ip = self._alloc_ip()
         run = Running(meta.uid, meta.name, meta.namespace, ip)
-        self.pods[meta.uid] = run
         runs_command = any(o.kind == "Job" for o in (meta.owner_references or []))
+        try:
+            self._report_running(pod, run, ready=True)
+        except Exception:
+            self._free_ips.insert(0, ip)  # retried on the next sync
+            raise
+        self.pods[meta.uid] = run
         if runs_command:
             self._spawn(pod, run)
-        self._report_running(pod, run, ready=True)
         log.info("pod %s/%s started ip=%s %s", meta.namespace, meta.name, ip,
                  "process" if runs_command else "(Ray head stand-in)")
 
@@ -252,7 +256,7 @@ class Kubelet:
         flag = "True" if ready else "False"
         status = {
             "phase": "Running", "hostIP": self.node_ip, "hostIPs": [{"ip": self.node_ip}],
-            "podIP": run.ip, "podIPs": [{"ip": run.ip}], "startTime": now, "qosClass": "Burstable",
+            "podIP": run.ip, "podIPs": [{"ip": run.ip}], "startTime": now,
             "conditions": [
                 {"type": t, "status": s, "lastTransitionTime": now}
                 for t, s in (("PodReadyToStartContainers", "True"), ("Initialized", "True"),

@@ -1,0 +1,26 @@
+# Kubernetes integration tier: included by the top-level Makefile.
+#   make k8s-build   build (or reuse) etcd, kube-apiserver, kube-controller-manager, ray-operator
+#   make k8s-up      start the harness; prints the KUBECONFIG to export
+#   make k8s-status  show the harness's processes
+#   make k8s-down    stop everything it started (by PID) and remove its network namespace
+# Binaries live in ~/.cache/airflow-provider-kuberay (override with KUBERAY_HARNESS_CACHE).
+
+UV_RUN ?= uv run
+GO_BIN ?= $(shell command -v go 2>/dev/null || { test -x /usr/local/go/bin/go && echo /usr/local/go/bin/go; })
+HARNESS_PATH := $(if $(GO_BIN),$(dir $(GO_BIN)):,)$(PATH)
+
+.PHONY: k8s-build k8s-up k8s-down k8s-status
+
+k8s-build:
+	@if [ -z "$(GO_BIN)" ]; then \
+		echo "!!! k8s tier NOT RUN: no Go toolchain (go) to build the Kubernetes harness"; exit 2; fi
+	PATH="$(HARNESS_PATH)" $(UV_RUN) python -m harness.build
+
+k8s-up: k8s-build
+	$(UV_RUN) python -m harness.controlplane up
+
+k8s-down:
+	$(UV_RUN) python -m harness.controlplane down
+
+k8s-status:
+	$(UV_RUN) python -m harness.controlplane status

@@ -1,0 +1,92 @@
+"""Session fixtures for the `k8s` tier.
+
+With ``KUBECONFIG`` set (a kind cluster, or a harness started by ``make k8s-up``) the tests use that
+cluster as it is.  Otherwise the harness is started here -- etcd, kube-apiserver,
+kube-controller-manager, the KubeRay CRDs and operator, a local Ray head, the test kubelet -- and
+stopped by PID at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class K8sCluster:
+    kubeconfig: str
+    # True when this session started the harness (so harness-only checks may run).
+    harness: bool
+    api: Any  # kubernetes.client.ApiClient
+
+
+def _start_harness() -> tuple[Path, str]:
+    from harness import build, controlplane
+
+    if build.resolved() is None:
+        if shutil.which("go") is None and not Path(build.GO).is_file():
+            pytest.skip("k8s tier NOT RUN: no KUBECONFIG and no Go toolchain to build the harness")
+        build.ensure()
+    run_dir = Path(tempfile.mkdtemp(prefix="krh-"))
+    try:
+        state = controlplane.up(run_dir)
+    except controlplane.HarnessError as e:
+        pytest.fail(f"k8s harness did not start: {e}", pytrace=False)
+    return run_dir, state.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[K8sCluster]:
+    from kubernetes import config as kconfig
+
+    external = os.environ.get("KUBECONFIG")
+    run_dir: Path | None = None
+    if external:
+        kubeconfig = external
+    else:
+        run_dir, kubeconfig = _start_harness()
+    try:
+        api = kconfig.new_client_from_config(config_file=kubeconfig)
+        yield K8sCluster(kubeconfig=kubeconfig, harness=run_dir is not None, api=api)
+    finally:
+        if run_dir is not None:
+            from harness import controlplane
+
+            controlplane.down(run_dir, log=lambda *_: None)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def k8s_namespace(k8s_cluster: K8sCluster) -> Iterator[str]:
+    """A namespace of this session's own, deleted (with everything in it) at the end."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s_cluster.api)
+    name = f"krh-test-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def custom(k8s_cluster: K8sCluster) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(k8s_cluster.api)
+
+
+@pytest.fixture
+def core(k8s_cluster: K8sCluster) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(k8s_cluster.api)
