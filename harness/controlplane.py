@@ -142,8 +142,12 @@ def _install_crds(api: Any) -> None:
     _wait("CRDs established", established, 60)
 
 
-def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> State:
-    """Start everything; on any failure stop what was started and raise."""
+def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None = None) -> State:
+    """Start everything; on any failure stop what was started and raise.
+
+    With owner_pid (the pytest process), the node agent tears everything down by itself if that
+    process dies without doing so (SIGKILL, a CI time limit), so nothing outlives the tests.
+    """
     t0 = time.monotonic()
     bins = build.resolved()
     if bins is None:
@@ -166,7 +170,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> State:
                          "proxy": proxy_port})
     state.save()
     try:
-        _up(state, bins, role, log)
+        _up(state, bins, role, log, owner_pid)
     except BaseException:
         down(run_dir, log=log)
         raise
@@ -176,7 +180,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> State:
     return state
 
 
-def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
+def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int | None) -> None:
     run_dir = Path(state.run_dir)
     logs = run_dir / "logs"
     certs = pki.make_pki(run_dir / "pki")
@@ -270,6 +274,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         "node_ip": net.ns_ip, "dashboard_port": head.dashboard_port, "serve_port": None,
         "proxy_port": p["proxy"], "netns": net.name, "bin_dir": str(ray_bin.parent),
         "log_dir": str(logs / "pods"), "ready_file": str(run_dir / "agent.ready"),
+        "run_dir": str(run_dir), "owner_pid": owner_pid,
     }
     (run_dir / "agent.json").write_text(json.dumps(agent_cfg, indent=2))
     state.pids["agent"] = _spawn("agent", [sys.executable, "-m", "harness.agent", "--config",
@@ -295,13 +300,13 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
           state.pids["ray-operator"], op_log)
 
 
-def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> None:
+def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, skip_pid: int | None = None) -> None:
     state = State.load(run_dir)
     if state is None:
         log(f"[harness] nothing to stop in {run_dir}")
         return
     for name, pid in reversed(list(state.pids.items())):
-        if alive(pid):
+        if pid != skip_pid and alive(pid):
             terminate_tree(pid, timeout=20 if name == "ray-head" else 10)
             log(f"[harness] stopped {name} (pid {pid})")
     if state.netns and netns.exists(state.netns):

@@ -214,7 +214,7 @@ class Kubelet:
         env = {"PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
                "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
                "HOSTNAME": pod.metadata.name, "RAY_USAGE_STATS_ENABLED": "0",
-               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
         field_values = {"metadata.name": pod.metadata.name, "metadata.namespace": pod.metadata.namespace,
                         "status.podIP": ip, "spec.nodeName": NODE}
         for e in container.env or []:

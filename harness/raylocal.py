@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -37,6 +38,9 @@ def clean_env() -> dict[str, str]:
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     # Without this Ray replaces 127.0.0.1 by the machine's outward address (and binds there).
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # Ray copies an ancestor's `uv run` command line into its workers' command; under
+    # `uv run pytest` that breaks every job's workers (they run outside the project directory).
+    env["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
     return env
 
 
@@ -75,3 +79,4 @@ def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.
 
 def stop(head: RayHead) -> None:
     terminate_tree(head.pid, timeout=20)
+    shutil.rmtree(head.temp_dir, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -37,10 +38,14 @@ def _start_harness() -> tuple[Path, str]:
         build.ensure()
     run_dir = Path(tempfile.mkdtemp(prefix="krh-"))
     try:
-        state = controlplane.up(run_dir)
+        state = controlplane.up(run_dir, owner_pid=os.getpid())
     except controlplane.HarnessError as e:
         pytest.fail(f"k8s harness did not start: {e}", pytrace=False)
     return run_dir, state.kubeconfig
+
+
+def _sigterm_to_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +58,8 @@ def k8s_cluster() -> Iterator[K8sCluster]:
         kubeconfig = external
     else:
         run_dir, kubeconfig = _start_harness()
+        # A SIGTERM (a time limit, CI) still runs the session teardown that stops the harness.
+        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         api = kconfig.new_client_from_config(config_file=kubeconfig)
         yield K8sCluster(kubeconfig=kubeconfig, harness=run_dir is not None, api=api)
