@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
 import os
 import signal
+import ssl
 import threading
 from pathlib import Path
 
-from harness import fwdproxy, netns
+from harness import fwdproxy, logserver, netns
 from harness.procs import alive
 
 RELAY_PORTS = (fwdproxy.DASHBOARD_PORT, fwdproxy.SERVE_PORT)
@@ -29,7 +31,8 @@ async def _relay_conn(upstream: int, reader: asyncio.StreamReader, writer: async
     except OSError:
         writer.close()
         return
-    await asyncio.gather(fwdproxy._pipe(reader, up_writer), fwdproxy._pipe(up_reader, writer))
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(fwdproxy._pipe(reader, up_writer), fwdproxy._pipe(up_reader, writer))
 
 
 async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> None:
@@ -49,6 +52,13 @@ async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> Non
             sock = netns.listen_in(cfg["netns"], port)
             servers.append(await asyncio.start_server(
                 lambda r, w, u=upstream: _relay_conn(u, r, w), sock=sock))
+        # The kubelet's log endpoint on the node IP, for `pods/log` through the API server.
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cfg["kubelet_cert"], cfg["kubelet_key"])
+        log_dir = Path(cfg["log_dir"])
+        servers.append(await asyncio.start_server(
+            lambda r, w: logserver._handle(log_dir, r, w), sock=netns.listen_in(cfg["netns"], logserver.KUBELET_PORT),
+            ssl=tls))
     ready.set()
     await asyncio.to_thread(stop.wait)
     for s in servers:

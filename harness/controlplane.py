@@ -183,16 +183,16 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
 def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int | None) -> None:
     run_dir = Path(state.run_dir)
     logs = run_dir / "logs"
-    certs = pki.make_pki(run_dir / "pki")
+    net = netns.create()
+    state.netns, state.netns_index = net.name, net.index
+    state.save()
+
+    certs = pki.make_pki(run_dir / "pki", kubelet_ip=net.ns_ip)
     tokens = pki.make_tokens(run_dir / "pki" / "tokens.csv")
     for name, (user, _groups) in pki.IDENTITIES.items():
         path = run_dir / ("kubeconfig" if name == "admin" else f"{name}.kubeconfig")
         path.write_text(pki.kubeconfig(state.server, certs["ca"], tokens[name], user))
         path.chmod(0o600)
-
-    net = netns.create()
-    state.netns, state.netns_index = net.name, net.index
-    state.save()
 
     # The Ray head starts slowest; let it come up while the control plane does.
     ray_bin = Path(sys.executable).parent / "ray"
@@ -232,6 +232,8 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
         f"--service-account-signing-key-file={certs['sa_key']}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
+        # Node addresses are only ever the InternalIP inside the pod network namespace.
+        "--kubelet-preferred-address-types=InternalIP", f"--kubelet-certificate-authority={certs['ca']}",
         "--allow-privileged=true", "--profiling=false", "--v=1"], run_dir)
     state.save()
     admin_token = tokens["admin"]
@@ -275,6 +277,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
         "proxy_port": p["proxy"], "netns": net.name, "bin_dir": str(ray_bin.parent),
         "log_dir": str(logs / "pods"), "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir), "owner_pid": owner_pid,
+        "kubelet_cert": str(certs["kubelet_cert"]), "kubelet_key": str(certs["kubelet_key"]),
     }
     (run_dir / "agent.json").write_text(json.dumps(agent_cfg, indent=2))
     state.pids["agent"] = _spawn("agent", [sys.executable, "-m", "harness.agent", "--config",

@@ -29,6 +29,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.logserver import KUBELET_PORT, exit_marker, log_path
+
 log = logging.getLogger("harness.kubelet")
 
 NODE = "kuberay-harness-node"
@@ -83,8 +85,9 @@ class Kubelet:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "harness kubelet is posting ready status",
                             "lastHeartbeatTime": now, "lastTransitionTime": now}],
-            "addresses": [{"type": "InternalIP", "address": self.node_ip},
-                          {"type": "Hostname", "address": NODE}],
+            # No Hostname address: the API server would resolve it through the machine's DNS.
+            "addresses": [{"type": "InternalIP", "address": self.node_ip}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
             "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "harness",
                          "kubeProxyVersion": "", "containerRuntimeVersion": "harness://local-process",
                          "kernelVersion": "", "osImage": "harness", "machineID": "", "systemUUID": "",
@@ -167,8 +170,8 @@ class Kubelet:
         elif run.proc is not None and not run.done:
             code = run.proc.poll()
             if code is not None:
-                run.done = True
                 self._report_exit(pod, run, code)
+                run.done = True
 
     def _alloc_ip(self) -> str:
         return self._free_ips.pop(0)
@@ -239,7 +242,7 @@ class Kubelet:
         if Path(argv[0]).name in ("bash", "sh") and len(argv) > 1 and argv[1].startswith("-"):
             argv[1] = argv[1].replace("l", "")
         argv = [self._rewrite(a) for a in argv]
-        run.log_file = self.log_dir / f"{pod.metadata.namespace}_{pod.metadata.name}.log"
+        run.log_file = log_path(self.log_dir, pod.metadata.namespace, pod.metadata.name)
         with open(run.log_file, "wb") as out:
             run.proc = subprocess.Popen(argv, env=self._env(pod, c, run.ip), stdout=out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -291,6 +294,8 @@ class Kubelet:
             "containerStatuses": self._container_statuses(pod, state, False),
         }
         self.core.patch_namespaced_pod_status(run.name, run.namespace, {"status": status})
+        if run.log_file is not None:
+            exit_marker(run.log_file).write_text(f"{code}\n")
         log.info("pod %s/%s exited with %s (log %s)", run.namespace, run.name, code, run.log_file)
 
     def _stop(self, uid: str) -> None:

@@ -39,8 +39,8 @@ def _cert(subject: str, key, issuer_name: x509.Name | None, issuer_key, *, ca: b
     return b.sign(issuer_key, hashes.SHA256())
 
 
-def make_pki(d: Path) -> dict[str, Path]:
-    """Write ca.crt, apiserver.{crt,key}, sa.{key,pub} into d and return their paths."""
+def make_pki(d: Path, kubelet_ip: str) -> dict[str, Path]:
+    """Write ca.crt, apiserver.{crt,key}, kubelet.{crt,key}, sa.{key,pub} into d; return their paths."""
     d.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("kuberay-harness-ca", ca_key, None, ca_key, ca=True)
@@ -51,13 +51,19 @@ def make_pki(d: Path) -> dict[str, Path]:
         x509.DNSName("kubernetes.default.svc"), x509.DNSName("kubernetes.default.svc.cluster.local"),
     ]
     srv = _cert("kube-apiserver", srv_key, ca.subject, ca_key, ca=False, sans=sans)
+    kubelet_key = ec.generate_private_key(ec.SECP256R1())
+    kubelet = _cert("kuberay-harness-node", kubelet_key, ca.subject, ca_key, ca=False,
+                    sans=[x509.IPAddress(ipaddress.ip_address(kubelet_ip))])
     # Service-account tokens are signed with RSA, which every component accepts.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     paths = {"ca": d / "ca.crt", "cert": d / "apiserver.crt", "key": d / "apiserver.key",
-             "sa_key": d / "sa.key", "sa_pub": d / "sa.pub"}
+             "sa_key": d / "sa.key", "sa_pub": d / "sa.pub",
+             "kubelet_cert": d / "kubelet.crt", "kubelet_key": d / "kubelet.key"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(srv.public_bytes(serialization.Encoding.PEM))
     _write_key(paths["key"], srv_key)
+    paths["kubelet_cert"].write_bytes(kubelet.public_bytes(serialization.Encoding.PEM))
+    _write_key(paths["kubelet_key"], kubelet_key)
     _write_key(paths["sa_key"], sa_key)
     paths["sa_pub"].write_bytes(sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))

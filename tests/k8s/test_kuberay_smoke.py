@@ -97,7 +97,7 @@ def _terminal(custom: Any, ns: str, name: str) -> dict[str, Any] | None:
     return None
 
 
-def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, custom: Any) -> None:
+def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, custom: Any, core: Any) -> None:
     ns, name = k8s_namespace, _name("job-ok")
     entry = ("python -c \"import ray; ray.init(); "
              "print('harness-answer', ray.get(ray.remote(lambda: 6 * 7).remote()))\"")
@@ -113,6 +113,11 @@ def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, 
     rc = _get(custom, "rayclusters", ns, st["rayClusterName"])
     logs = _proxy_get(k8s_cluster, ns, rc["status"]["head"]["serviceName"], f"/api/jobs/{st['jobId']}/logs")
     assert "harness-answer 42" in logs["logs"]
+    # The K8sJobMode submitter really ran `ray job submit` + `ray job logs --follow`: its pod log
+    # (pods/log, served by the node) carries the job's output too.
+    submitters = core.list_namespaced_pod(ns, label_selector=f"batch.kubernetes.io/job-name={name}").items
+    assert submitters, "no submitter pod"
+    assert any("harness-answer 42" in core.read_namespaced_pod_log(p.metadata.name, ns) for p in submitters)
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", name)
     wait_for("RayJob's cluster gone", lambda: _gone(custom, "rayclusters", ns, st["rayClusterName"]),
