@@ -1,0 +1,5 @@
+"""Sensors of the KubeRay provider."""
+
+from airflow_provider_kuberay.sensors.job import KubeRayJobSensor
+
+__all__ = ["KubeRayJobSensor"]

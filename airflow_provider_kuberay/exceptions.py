@@ -1,0 +1,30 @@
+"""Errors raised by the provider; each carries what the remote system said."""
+
+from __future__ import annotations
+
+from airflow.exceptions import AirflowException
+
+
+class RayDashboardError(AirflowException):
+    """
+    The Ray dashboard answered a request with an error.
+
+    :param message: what went wrong, including the dashboard's own answer.
+    :param http_status: the HTTP status, or ``None`` when no answer arrived.
+    """
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class RayJobNotFoundError(RayDashboardError):
+    """The Ray Jobs API does not know the job (HTTP 404)."""
+
+
+class DuplicateSubmissionError(RayDashboardError):
+    """A job with the requested submission id exists already."""
+
+
+class RayJobFailedError(AirflowException):
+    """A Ray job ended in a state other than SUCCEEDED, or could not be followed to its end."""

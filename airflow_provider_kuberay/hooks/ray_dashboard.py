@@ -1,0 +1,210 @@
+"""Synchronous client of the Ray dashboard's Jobs and Serve REST API (for workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kuberay.exceptions import RayDashboardError
+from airflow_provider_kuberay.hooks import ray_jobs_api as api
+from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
+from airflow_provider_kuberay.hooks.retry import is_transient_status
+from airflow_provider_kuberay.hooks.runtime_env import local_packages, with_uploaded_packages
+from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
+from airflow_provider_kuberay.status.jobs_api import job_event, judge_job, outcome_for
+
+if TYPE_CHECKING:
+    import requests
+
+
+class RayDashboardHook(RayDashboardHookBase):
+    """
+    Talk to a Ray dashboard: submit, follow, stop and delete jobs; read and deploy Serve applications.
+
+    The ``ray_dashboard`` connection holds the dashboard URL as host, an optional bearer token as
+    password, and extras ``headers``, ``verify_ssl`` (true by default), ``ca_bundle_path``, ``timeout``.
+    Transient failures (connection errors, 429, 5xx) are retried with jittered backoff, a bounded
+    number of times; every other error surfaces with the dashboard's own message.
+
+    :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection.
+    :param dashboard_url: a dashboard URL overriding the connection's host.
+    :param endpoint: a fully resolved endpoint; when given, no connection is read.
+    :param retry_policy: retries for connection errors, 429 and 5xx answers.
+    """
+
+    _session: requests.Session | None = None
+
+    def get_conn(self) -> requests.Session:
+        """Return the HTTP session, configured from the connection."""
+        if self._session is None:
+            import requests
+
+            endpoint = self.endpoint
+            session = requests.Session()
+            session.headers.update(endpoint.headers)
+            session.verify = endpoint.verify
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _send(self, request: api.ApiRequest) -> tuple[int, str]:
+        import requests
+
+        session, endpoint, policy = self.get_conn(), self.endpoint, self.retry_policy
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                response = session.request(
+                    request.method,
+                    endpoint.join(request.path),
+                    json=request.json,
+                    data=request.data,
+                    timeout=endpoint.timeout,
+                )
+                status, text = response.status_code, response.text
+            except (requests.ConnectionError, requests.Timeout) as err:
+                if attempt == policy.attempts:
+                    raise RayDashboardError(
+                        f"Ray dashboard at {endpoint.url} unreachable for the {request.what} "
+                        f"after {attempt} attempts: {err!r}"
+                    ) from err
+            else:
+                retryable = is_transient_status(status) and not api.is_duplicate_submission(status, text)
+                if not retryable or attempt == policy.attempts:
+                    return status, text
+            time.sleep(policy.backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call(self, request: api.ApiRequest) -> Any:
+        status, text = self._send(request)
+        api.raise_for_answer(request, status, text)
+        return json.loads(text) if text.strip() else None
+
+    def submit_job(self, *, entrypoint: str, submission_id: str, **options: Any) -> str:
+        """Submit a job; see :func:`ray_jobs_api.submit_job` for the options. Returns its submission id."""
+        answer = self._call(api.submit_job(entrypoint=entrypoint, submission_id=submission_id, **options))
+        return str(answer["submission_id"])
+
+    def get_job_info(self, submission_id: str) -> dict[str, Any]:
+        """Return the job's details document (status, message, timestamps, metadata...)."""
+        return dict(self._call(api.job_info(submission_id)))
+
+    def get_job_status(self, submission_id: str) -> str:
+        """Return the job's status string (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED)."""
+        return str(self.get_job_info(submission_id)["status"])
+
+    def get_job_logs(self, submission_id: str) -> str:
+        """Return the whole log of the job so far."""
+        return str(self._call(api.job_logs(submission_id))["logs"])
+
+    def stop_job(self, submission_id: str) -> bool:
+        """Ask Ray to stop the job; returns whether it was running."""
+        return bool(self._call(api.stop_job(submission_id))["stopped"])
+
+    def delete_job(self, submission_id: str) -> bool:
+        """Delete a terminal job's record and logs."""
+        return bool(self._call(api.delete_job(submission_id))["deleted"])
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Return the details of every job the cluster knows."""
+        return list(self._call(api.list_jobs()))
+
+    def get_version(self) -> dict[str, Any]:
+        """Return the dashboard's API and Ray versions."""
+        return dict(self._call(api.version()))
+
+    def get_serve_applications(self) -> dict[str, Any]:
+        """Return the Serve REST API's view of the deployed applications."""
+        return dict(self._call(api.serve_applications()))
+
+    def deploy_serve_applications(self, config: Mapping[str, Any]) -> None:
+        """Deploy a Serve config (declarative: applications not in it are removed)."""
+        self._call(api.deploy_serve_applications(config))
+
+    def delete_serve_applications(self) -> None:
+        """Shut down every Serve application."""
+        self._call(api.delete_serve_applications())
+
+    def upload_local_packages(self, runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+        """
+        Upload the local ``working_dir`` / ``py_modules`` directories of a runtime env, if the
+        dashboard does not hold them already, and return the runtime env pointing at them.
+        """
+        excludes = list(runtime_env.get("excludes") or [])
+        uploaded: dict[str, str] = {}
+        for package in local_packages(runtime_env):
+            uri, content = package.build(excludes)
+            status, _ = self._send(api.package_exists(uri))
+            if status == 404:
+                self.log.info("Uploading %s (%s, %d bytes) as %s", package.field, package.path, len(content), uri)
+                self._call(api.upload_package(uri, content))
+            else:
+                self._call(api.package_exists(uri))  # raises on anything but 200
+                self.log.info("%s %s is on the cluster already as %s", package.field, package.path, uri)
+            uploaded[package.field] = uri
+        return with_uploaded_packages(runtime_env, uploaded)
+
+    def tail_job_logs(self, submission_id: str) -> Iterator[str]:
+        """Yield chunks of the job's log as Ray writes them, until the job ends (websocket)."""
+        from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
+
+        async_hook = RayDashboardAsyncHook(
+            self.ray_dashboard_conn_id, endpoint=self.endpoint, retry_policy=self.retry_policy
+        )
+        # A private loop: workers run no event loop of their own.
+        loop = asyncio.new_event_loop()
+        chunks = async_hook.tail_job_logs(submission_id)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(chunks.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(chunks.aclose())
+            loop.run_until_complete(async_hook.close())
+            loop.close()
+
+    def follow_job(
+        self,
+        submission_id: str,
+        *,
+        poll_interval: float = 5.0,
+        stream_logs: bool = True,
+        log_tail_lines: int = 50,
+    ) -> dict[str, Any]:
+        """
+        Wait in this process until the job is terminal, streaming its log into this hook's logger.
+
+        Returns the same event document as :class:`RayDashboardJobTrigger`. The caller's own
+        timeout (e.g. the task's ``execution_timeout``) interrupts it.
+        """
+        if stream_logs:
+            forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+            try:
+                for chunk in self.tail_job_logs(submission_id):
+                    forwarder.feed(chunk)
+            except RayDashboardError as err:
+                self.log.warning("Streaming the log of Ray job %s stopped: %s", submission_id, err)
+            finally:
+                forwarder.flush()
+        while not (verdict := judge_job(self.get_job_info(submission_id))).terminal:
+            time.sleep(poll_interval)
+        self.log.info("Ray job %s is %s", submission_id, verdict.status.value)
+        log_tail = "" if verdict.succeeded else last_lines(self.get_job_logs(submission_id), log_tail_lines)
+        return job_event(submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the dashboard answers (used by the connection form's Test button)."""
+        try:
+            version = self.get_version()
+        except Exception as err:
+            return False, str(err)
+        return True, f"Ray {version.get('ray_version', '?')} dashboard reachable at {self.endpoint.url}"

@@ -1,0 +1,160 @@
+"""Asynchronous client of the Ray dashboard's Jobs and Serve REST API (for triggers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kuberay.exceptions import RayDashboardError
+from airflow_provider_kuberay.hooks import ray_jobs_api as api
+from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
+from airflow_provider_kuberay.hooks.retry import is_transient_status
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
+
+
+def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
+    if verify is False:
+        return False
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return True
+
+
+class RayDashboardAsyncHook(RayDashboardHookBase):
+    """
+    Talk to a Ray dashboard from an event loop; never blocks it.
+
+    Use it as an async context manager so its HTTP session is closed::
+
+        async with RayDashboardAsyncHook(ray_dashboard_conn_id="ray") as hook:
+            info = await hook.get_job_info("my-submission")
+
+    Parameters are those of :class:`RayDashboardHookBase`.
+    """
+
+    _session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RayDashboardAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session, if one was opened."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _client(self) -> tuple[aiohttp.ClientSession, DashboardEndpoint]:
+        import aiohttp
+
+        endpoint = await self.aendpoint()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=dict(endpoint.headers),
+                timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
+                connector=aiohttp.TCPConnector(ssl=_ssl_setting(endpoint.verify)),
+            )
+        return self._session, endpoint
+
+    async def _send(self, request: api.ApiRequest) -> tuple[int, str]:
+        import aiohttp
+
+        session, endpoint = await self._client()
+        policy = self.retry_policy
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                async with session.request(
+                    request.method, endpoint.join(request.path), json=request.json, data=request.data
+                ) as response:
+                    status, text = response.status, await response.text()
+            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+                if attempt == policy.attempts:
+                    raise RayDashboardError(
+                        f"Ray dashboard at {endpoint.url} unreachable for the {request.what} "
+                        f"after {attempt} attempts: {err!r}"
+                    ) from err
+            else:
+                retryable = is_transient_status(status) and not api.is_duplicate_submission(status, text)
+                if not retryable or attempt == policy.attempts:
+                    return status, text
+            await asyncio.sleep(policy.backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call(self, request: api.ApiRequest) -> Any:
+        status, text = await self._send(request)
+        api.raise_for_answer(request, status, text)
+        return json.loads(text) if text.strip() else None
+
+    async def submit_job(self, *, entrypoint: str, submission_id: str, **options: Any) -> str:
+        """Submit a job; see :func:`ray_jobs_api.submit_job` for the options. Returns its submission id."""
+        answer = await self._call(api.submit_job(entrypoint=entrypoint, submission_id=submission_id, **options))
+        return str(answer["submission_id"])
+
+    async def get_job_info(self, submission_id: str) -> dict[str, Any]:
+        """Return the job's details document (status, message, timestamps, metadata...)."""
+        return dict(await self._call(api.job_info(submission_id)))
+
+    async def get_job_status(self, submission_id: str) -> str:
+        """Return the job's status string (PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED)."""
+        return str((await self.get_job_info(submission_id))["status"])
+
+    async def get_job_logs(self, submission_id: str) -> str:
+        """Return the whole log of the job so far."""
+        return str((await self._call(api.job_logs(submission_id)))["logs"])
+
+    async def stop_job(self, submission_id: str) -> bool:
+        """Ask Ray to stop the job; returns whether it was running."""
+        return bool((await self._call(api.stop_job(submission_id)))["stopped"])
+
+    async def delete_job(self, submission_id: str) -> bool:
+        """Delete a terminal job's record and logs."""
+        return bool((await self._call(api.delete_job(submission_id)))["deleted"])
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        """Return the details of every job the cluster knows."""
+        return list(await self._call(api.list_jobs()))
+
+    async def get_serve_applications(self) -> dict[str, Any]:
+        """Return the Serve REST API's view of the deployed applications."""
+        return dict(await self._call(api.serve_applications()))
+
+    async def deploy_serve_applications(self, config: Mapping[str, Any]) -> None:
+        """Deploy a Serve config (declarative: applications not in it are removed)."""
+        await self._call(api.deploy_serve_applications(config))
+
+    async def delete_serve_applications(self) -> None:
+        """Shut down every Serve application."""
+        await self._call(api.delete_serve_applications())
+
+    async def tail_job_logs(self, submission_id: str) -> AsyncGenerator[str, None]:
+        """
+        Yield chunks of the job's log as Ray writes them, until the job ends.
+
+        Ray replays the log from its start on each connection and closes the socket when
+        the job is over.
+        """
+        import aiohttp
+
+        session, endpoint = await self._client()
+        url = endpoint.websocket_url + api.job_logs_tail_path(submission_id)
+        try:
+            # No overall deadline: a job may log for days. A heartbeat notices a dead peer.
+            async with session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=10), heartbeat=30) as ws:
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        yield message.data
+                    elif message.type == aiohttp.WSMsgType.ERROR:
+                        raise RayDashboardError(f"log stream of job {submission_id!r} broke: {ws.exception()!r}")
+        except aiohttp.WSServerHandshakeError as err:
+            if err.status == 404:
+                await self.get_job_info(submission_id)  # raises the clear "no such job" error
+            raise RayDashboardError(f"log stream of job {submission_id!r} refused: {err.message}", err.status) from err

@@ -1,0 +1,155 @@
+"""
+The Ray dashboard's Jobs and Serve REST API, without I/O.
+
+Builders return :class:`ApiRequest` values; :func:`raise_for_answer` turns an error answer into
+the matching exception. The sync and async hooks only move bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_kuberay.exceptions import (
+    DuplicateSubmissionError,
+    RayDashboardError,
+    RayJobNotFoundError,
+)
+
+# Ray's answer to a second submission with the same id (400 in older Ray, 500 in newer).
+_DUPLICATE_MARKER = "already exists"
+_MAX_ERROR_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """
+    One REST call.
+
+    :param method: HTTP method.
+    :param path: path below the dashboard URL.
+    :param json: JSON body, if any.
+    :param data: raw body, if any.
+    :param what: words for error messages, e.g. ``"job 'abc'"``.
+    """
+
+    method: str
+    path: str
+    json: Any = None
+    data: bytes | None = None
+    what: str = "request"
+
+
+def _job_path(submission_id: str, suffix: str = "") -> str:
+    return f"/api/jobs/{quote(submission_id, safe='')}{suffix}"
+
+
+def submit_job(
+    *,
+    entrypoint: str,
+    submission_id: str,
+    runtime_env: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    entrypoint_num_cpus: float | None = None,
+    entrypoint_num_gpus: float | None = None,
+    entrypoint_memory: int | None = None,
+    entrypoint_resources: Mapping[str, float] | None = None,
+) -> ApiRequest:
+    """Request that submits a job under a caller-chosen ``submission_id``."""
+    body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": submission_id}
+    optional: dict[str, Any] = {
+        "runtime_env": dict(runtime_env) if runtime_env else None,
+        "metadata": dict(metadata) if metadata else None,
+        "entrypoint_num_cpus": entrypoint_num_cpus,
+        "entrypoint_num_gpus": entrypoint_num_gpus,
+        "entrypoint_memory": entrypoint_memory,
+        "entrypoint_resources": dict(entrypoint_resources) if entrypoint_resources else None,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    # A 5xx after a submit may mean "submitted": the retry would see a duplicate, which
+    # the caller handles by adopting, so retrying stays safe.
+    return ApiRequest("POST", "/api/jobs/", json=body, what=f"submission of job {submission_id!r}")
+
+
+def job_info(submission_id: str) -> ApiRequest:
+    return ApiRequest("GET", _job_path(submission_id), what=f"job {submission_id!r}")
+
+
+def job_logs(submission_id: str) -> ApiRequest:
+    return ApiRequest("GET", _job_path(submission_id, "/logs"), what=f"logs of job {submission_id!r}")
+
+
+def job_logs_tail_path(submission_id: str) -> str:
+    return _job_path(submission_id, "/logs/tail")
+
+
+def stop_job(submission_id: str) -> ApiRequest:
+    return ApiRequest("POST", _job_path(submission_id, "/stop"), what=f"stop of job {submission_id!r}")
+
+
+def delete_job(submission_id: str) -> ApiRequest:
+    return ApiRequest("DELETE", _job_path(submission_id), what=f"deletion of job {submission_id!r}")
+
+
+def list_jobs() -> ApiRequest:
+    return ApiRequest("GET", "/api/jobs/", what="job list")
+
+
+def version() -> ApiRequest:
+    return ApiRequest("GET", "/api/version", what="dashboard version")
+
+
+def package_exists(package_uri: str) -> ApiRequest:
+    protocol, name = package_uri.split("://", 1)
+    return ApiRequest("GET", f"/api/packages/{protocol}/{name}", what=f"package {package_uri!r}")
+
+
+def upload_package(package_uri: str, content: bytes) -> ApiRequest:
+    protocol, name = package_uri.split("://", 1)
+    return ApiRequest(
+        "PUT", f"/api/packages/{protocol}/{name}", data=content, what=f"upload of package {package_uri!r}"
+    )
+
+
+def serve_applications() -> ApiRequest:
+    return ApiRequest("GET", "/api/serve/applications/", what="Serve applications")
+
+
+def deploy_serve_applications(config: Mapping[str, Any]) -> ApiRequest:
+    return ApiRequest("PUT", "/api/serve/applications/", json=dict(config), what="Serve deployment")
+
+
+def delete_serve_applications() -> ApiRequest:
+    return ApiRequest("DELETE", "/api/serve/applications/", what="Serve shutdown")
+
+
+def is_duplicate_submission(status_code: int, text: str) -> bool:
+    """Whether an answer to a submit says the submission id is taken."""
+    return status_code in (400, 500) and _DUPLICATE_MARKER in text
+
+
+def raise_for_answer(request: ApiRequest, status_code: int, text: str) -> None:
+    """
+    Raise the exception matching an error answer; return silently on success.
+
+    :param request: the request that was answered.
+    :param status_code: HTTP status of the answer.
+    :param text: body of the answer (Ray puts its error or traceback there).
+    """
+    if 200 <= status_code < 300:
+        return
+    detail = _last_line(text)
+    if status_code == 404 and request.path.startswith("/api/jobs/"):
+        raise RayJobNotFoundError(f"Ray dashboard has no {request.what}: {detail}", status_code)
+    if request.method == "POST" and request.path == "/api/jobs/" and is_duplicate_submission(status_code, text):
+        raise DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
+    raise RayDashboardError(f"Ray dashboard answered HTTP {status_code} to the {request.what}: {detail}", status_code)
+
+
+def _last_line(text: str) -> str:
+    # Ray answers errors with a Python traceback; its last line says what happened.
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    summary = lines[-1].strip() if lines else "(empty answer)"
+    return summary[:_MAX_ERROR_TEXT]

@@ -1,0 +1,132 @@
+"""A validated Ray Jobs API submission, and the retry-safe way to submit it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kuberay.exceptions import DuplicateSubmissionError
+from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+from airflow_provider_kuberay.job_ids import check_submission_id, submission_id_for
+from airflow_provider_kuberay.status.jobs_api import judge_job
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+    from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
+
+TRY_METADATA_KEY = "airflow_try_number"
+
+
+def _string_map(value: Mapping[str, Any] | None, field_name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{field_name} must be a mapping of strings, got {type(value).__name__}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _resources(value: Mapping[str, Any] | None) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("entrypoint_resources must be a mapping of resource names to amounts")
+    resources: dict[str, float] = {}
+    for name, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+            raise ValueError(f"entrypoint_resources[{name!r}] must be a number >= 0, got {amount!r}")
+        resources[str(name)] = float(amount)
+    return resources
+
+
+@dataclass(frozen=True)
+class JobSubmission:
+    """
+    Everything sent to ``POST /api/jobs/``, checked before any call.
+
+    :param submission_id: the job's id, stable across the task's tries.
+    :param try_number: the Airflow try that submits, recorded in the job's metadata.
+    """
+
+    entrypoint: str
+    submission_id: str
+    try_number: int
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_operator(cls, operator: KubeRaySubmitJobOperator, context: Context) -> JobSubmission:
+        """Build from the operator's rendered fields and the task instance."""
+        entrypoint = operator.entrypoint
+        if not isinstance(entrypoint, str) or not entrypoint.strip():
+            raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
+        ti = context["ti"]
+        if operator.submission_id:
+            submission_id = check_submission_id(operator.submission_id)
+        else:
+            map_index = ti.map_index if ti.map_index is not None else -1
+            submission_id = submission_id_for(ti.dag_id, ti.task_id, ti.run_id, map_index)
+        try_number = int(ti.try_number or 1)
+        metadata = _string_map(operator.metadata, "metadata")
+        metadata.update(
+            {
+                "airflow_dag_id": ti.dag_id,
+                "airflow_task_id": ti.task_id,
+                "airflow_run_id": ti.run_id,
+                TRY_METADATA_KEY: str(try_number),
+            }
+        )
+        options = {
+            "entrypoint_num_cpus": operator.entrypoint_num_cpus,
+            "entrypoint_num_gpus": operator.entrypoint_num_gpus,
+            "entrypoint_memory": operator.entrypoint_memory,
+            "entrypoint_resources": _resources(operator.entrypoint_resources),
+        }
+        return cls(
+            entrypoint=entrypoint,
+            submission_id=submission_id,
+            try_number=try_number,
+            runtime_env=parse_runtime_env(operator.runtime_env),
+            metadata=metadata,
+            options={k: v for k, v in options.items() if v is not None},
+        )
+
+    def _submit(self, hook: RayDashboardHook, runtime_env: Mapping[str, Any]) -> None:
+        hook.submit_job(
+            entrypoint=self.entrypoint,
+            submission_id=self.submission_id,
+            runtime_env=runtime_env or None,
+            metadata=self.metadata,
+            **self.options,
+        )
+
+    def submit_or_adopt(self, hook: RayDashboardHook, runtime_env: Mapping[str, Any]) -> str:
+        """
+        Submit the job, or adopt the one an earlier attempt of this task instance submitted;
+        return what was done, for the task log.
+
+        A job still running, or already succeeded, is followed as it is. A job that failed or was
+        stopped in an *earlier try* is deleted and submitted again: that is what a retry is for.
+        """
+        try:
+            self._submit(hook, runtime_env)
+            return f"Submitted Ray job {self.submission_id}: {self.entrypoint}"
+        except DuplicateSubmissionError:
+            pass
+        existing = hook.get_job_info(self.submission_id)
+        verdict = judge_job(existing)
+        submitted_by = int((existing.get("metadata") or {}).get(TRY_METADATA_KEY) or 0)
+        if verdict.terminal and not verdict.succeeded and submitted_by < self.try_number:
+            hook.delete_job(self.submission_id)
+            self._submit(hook, runtime_env)
+            return (
+                f"Ray job {self.submission_id} ended {verdict.status.value} in try {submitted_by}: "
+                f"deleted it and submitted it again for try {self.try_number}"
+            )
+        return (
+            f"Ray job {self.submission_id} exists already ({verdict.status.value}, submitted by try "
+            f"{submitted_by or '?'}): following it instead of submitting it again"
+        )

@@ -1,0 +1,186 @@
+"""Submit a job to an existing Ray cluster through the Ray Jobs API and follow it to its end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+
+XCOM_JOB_STATUS = "job_status"
+# The trigger gives up this long after the deadline at the latest if it cannot report.
+_DEFER_GRACE = timedelta(minutes=5)
+
+
+class KubeRaySubmitJobOperator(BaseOperator):
+    """
+    Submit a job to an existing Ray cluster through the Ray Jobs REST API, wait for it, stream its log.
+
+    The submission id is derived from the task instance (dag, task, run, map index) unless given,
+    so a retried task or a restarted worker finds the job it submitted and follows it instead of
+    submitting it twice. A job that failed in an earlier try is resubmitted by the retry. The task
+    succeeds only when the job ends ``SUCCEEDED``; ``FAILED`` or ``STOPPED`` fail it with Ray's
+    message and the last lines of the job log.
+
+    XComs: ``submission_id`` (also the return value), ``dashboard_url``, ``job_status``.
+
+    :param entrypoint: the shell command Ray runs, e.g. ``python main.py`` (templated).
+    :param runtime_env: Ray runtime env as a dict or YAML text (templated); local ``working_dir``
+        and ``py_modules`` directories are uploaded to the cluster first.
+    :param entrypoint_num_cpus: CPUs reserved for the entrypoint.
+    :param entrypoint_num_gpus: GPUs reserved for the entrypoint.
+    :param entrypoint_memory: memory in bytes reserved for the entrypoint.
+    :param entrypoint_resources: custom Ray resources reserved for the entrypoint (templated).
+    :param metadata: string metadata attached to the job (templated).
+    :param submission_id: an explicit submission id instead of the derived one (templated).
+    :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection.
+    :param dashboard_url: dashboard URL overriding the connection's host (templated).
+    :param wait_for_completion: wait for the job's end (else return right after submission).
+    :param deferrable: wait in the triggerer instead of the worker; defaults to
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between status checks.
+    :param stream_logs: copy the job's log into the task log while it runs.
+    :param log_tail_lines: how many last log lines a failure message carries.
+    """
+
+    template_fields: Sequence[str] = (
+        "entrypoint",
+        "runtime_env",
+        "entrypoint_resources",
+        "metadata",
+        "submission_id",
+        "dashboard_url",
+    )
+    template_fields_renderers = {"runtime_env": "json", "metadata": "json", "entrypoint": "bash"}
+    operator_extra_links = (RayJobDashboardLink(),)
+    ui_color = "#e0f3ff"
+
+    def __init__(
+        self,
+        *,
+        entrypoint: str,
+        runtime_env: Mapping[str, Any] | str | None = None,
+        entrypoint_num_cpus: float | None = None,
+        entrypoint_num_gpus: float | None = None,
+        entrypoint_memory: int | None = None,
+        entrypoint_resources: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        submission_id: str | None = None,
+        ray_dashboard_conn_id: str | None = "ray_dashboard_default",
+        dashboard_url: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 5.0,
+        stream_logs: bool = True,
+        log_tail_lines: int = 50,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_positive("entrypoint_num_cpus", entrypoint_num_cpus, allow_zero=True)
+        check_positive("entrypoint_num_gpus", entrypoint_num_gpus, allow_zero=True)
+        check_positive("entrypoint_memory", entrypoint_memory, allow_zero=True, integer=True)
+        check_positive("poll_interval", poll_interval)
+        check_positive("log_tail_lines", log_tail_lines, allow_zero=True, integer=True)
+        self.entrypoint = entrypoint
+        self.runtime_env = runtime_env
+        self.entrypoint_num_cpus = entrypoint_num_cpus
+        self.entrypoint_num_gpus = entrypoint_num_gpus
+        self.entrypoint_memory = entrypoint_memory
+        self.entrypoint_resources = entrypoint_resources
+        self.metadata = metadata
+        self.submission_id = submission_id
+        self.ray_dashboard_conn_id = ray_dashboard_conn_id
+        self.dashboard_url = dashboard_url
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable(deferrable)
+        self.poll_interval = poll_interval
+        self.stream_logs = stream_logs
+        self.log_tail_lines = log_tail_lines
+        # Only for on_kill within the same process; never read after a deferral.
+        self._submitted_id: str | None = None
+
+    @cached_property
+    def hook(self) -> RayDashboardHook:
+        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+
+        return RayDashboardHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
+
+    def execute(self, context: Context) -> str:
+        from airflow_provider_kuberay.operators._job_submission import JobSubmission
+
+        submission = JobSubmission.from_operator(self, context)  # validates before any API call
+        hook = self.hook
+        runtime_env = hook.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
+        self.log.info(submission.submit_or_adopt(hook, runtime_env))
+        self._submitted_id = submission.submission_id
+        context["ti"].xcom_push(key=XCOM_SUBMISSION_ID, value=submission.submission_id)
+        context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=hook.endpoint.url)
+        if not self.wait_for_completion:
+            return submission.submission_id
+        if self.deferrable:
+            self._defer(context, submission.submission_id)
+        event = hook.follow_job(
+            submission.submission_id,
+            poll_interval=self.poll_interval,
+            stream_logs=self.stream_logs,
+            log_tail_lines=self.log_tail_lines,
+        )
+        return self._finish(context, event)
+
+    def _defer(self, context: Context, submission_id: str) -> None:
+        from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
+
+        deadline = deadline_from(context["ti"].start_date, self.execution_timeout)
+        self.defer(
+            trigger=RayDashboardJobTrigger(
+                submission_id=submission_id,
+                ray_dashboard_conn_id=self.ray_dashboard_conn_id,
+                dashboard_url=self.dashboard_url,
+                poll_interval=self.poll_interval,
+                stream_logs=self.stream_logs,
+                log_tail_lines=self.log_tail_lines,
+                deadline=deadline,
+            ),
+            method_name="execute_complete",
+            timeout=self.execution_timeout + _DEFER_GRACE if self.execution_timeout else None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+        """Finish after the trigger fired: judge the job's outcome from the event alone."""
+        return self._finish(context, event)
+
+    def _finish(self, context: Context, event: Mapping[str, Any]) -> str:
+        from airflow_provider_kuberay.exceptions import RayJobFailedError
+        from airflow_provider_kuberay.status.jobs_api import JobOutcome, failure_message
+
+        submission_id = str(event["submission_id"])
+        context["ti"].xcom_push(key=XCOM_JOB_STATUS, value=event.get("status"))
+        if event.get("outcome") == JobOutcome.TIMEOUT.value:
+            self._stop(submission_id)
+        if event.get("outcome") != JobOutcome.SUCCEEDED.value:
+            raise RayJobFailedError(failure_message(event))
+        self.log.info("Ray job %s succeeded", submission_id)
+        return submission_id
+
+    def _stop(self, submission_id: str) -> None:
+        try:
+            stopped = self.hook.stop_job(submission_id)
+        except Exception as err:
+            self.log.warning("Could not stop Ray job %s: %s", submission_id, err)
+        else:
+            self.log.info("Stopped Ray job %s" if stopped else "Ray job %s was not running", submission_id)
+
+    def on_kill(self) -> None:
+        """Stop the job this task submitted (and nothing else)."""
+        if self._submitted_id:
+            self._stop(self._submitted_id)

@@ -1,0 +1,139 @@
+"""Trigger that follows a Ray Jobs API job to its end, streaming its log into the task log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_kuberay.exceptions import RayDashboardError
+from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
+from airflow_provider_kuberay.status.jobs_api import (
+    JobOutcome,
+    JobsApiVerdict,
+    job_event,
+    judge_job,
+    outcome_for,
+)
+
+# Once the job is over, how long the log stream may take to deliver its last lines.
+_LOG_DRAIN_SECONDS = 10.0
+
+
+def _utc(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+class RayDashboardJobTrigger(BaseTrigger):
+    """
+    Wait, asynchronously, until a job submitted through the Ray Jobs API is terminal.
+
+    It polls the job's status and, at the same time, streams the job's log into the task log.
+    The event carries the outcome, Ray's status and message, and the log's last lines when the
+    job did not succeed. It deletes or stops nothing, ever: the task decides.
+
+    :param submission_id: the job's submission id.
+    :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection (may be ``None`` with a URL).
+    :param dashboard_url: a dashboard URL overriding the connection's host.
+    :param poll_interval: seconds between status checks.
+    :param stream_logs: whether to stream the job's log into the task log.
+    :param log_tail_lines: how many last log lines a failure event carries.
+    :param deadline: a Unix time after which a still running job yields a ``timeout`` event.
+    """
+
+    def __init__(
+        self,
+        submission_id: str,
+        ray_dashboard_conn_id: str | None = None,
+        dashboard_url: str | None = None,
+        poll_interval: float = 5.0,
+        stream_logs: bool = True,
+        log_tail_lines: int = 50,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.submission_id = submission_id
+        self.ray_dashboard_conn_id = ray_dashboard_conn_id
+        self.dashboard_url = dashboard_url
+        self.poll_interval = poll_interval
+        self.stream_logs = stream_logs
+        self.log_tail_lines = log_tail_lines
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "submission_id": self.submission_id,
+                "ray_dashboard_conn_id": self.ray_dashboard_conn_id,
+                "dashboard_url": self.dashboard_url,
+                "poll_interval": self.poll_interval,
+                "stream_logs": self.stream_logs,
+                "log_tail_lines": self.log_tail_lines,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
+
+        # The client is built here, inside the triggerer's loop, never at construction.
+        async with RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url) as hook:
+            try:
+                event = await self._follow(hook)
+            except RayDashboardError as err:
+                event = job_event(self.submission_id, JobOutcome.ERROR, message=str(err))
+        yield TriggerEvent(event)
+
+    async def _follow(self, hook: Any) -> dict[str, Any]:
+        streamer = asyncio.create_task(self._stream_logs(hook)) if self.stream_logs else None
+        try:
+            verdict = await self._wait_until_terminal(hook)
+            if verdict is None:
+                return job_event(
+                    self.submission_id,
+                    JobOutcome.TIMEOUT,
+                    message=f"still running at the deadline ({_utc(self.deadline)})",
+                    log_tail=await self._log_tail(hook),
+                )
+            if streamer is not None:
+                # Ray closes the stream at the job's end; let it hand over the last lines.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(streamer), _LOG_DRAIN_SECONDS)
+        finally:
+            if streamer is not None and not streamer.done():
+                streamer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await streamer
+        log_tail = "" if verdict.succeeded else await self._log_tail(hook)
+        return job_event(self.submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
+
+    async def _wait_until_terminal(self, hook: Any) -> JobsApiVerdict | None:
+        while True:
+            verdict = judge_job(await hook.get_job_info(self.submission_id))
+            if verdict.terminal:
+                self.log.info("Ray job %s is %s", self.submission_id, verdict.status.value)
+                return verdict
+            if self.deadline is not None and time.time() >= self.deadline:
+                return None
+            await asyncio.sleep(self.poll_interval)
+
+    async def _stream_logs(self, hook: Any) -> None:
+        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+        try:
+            async for chunk in hook.tail_job_logs(self.submission_id):
+                forwarder.feed(chunk)
+        except RayDashboardError as err:
+            self.log.warning("Streaming the log of Ray job %s stopped: %s", self.submission_id, err)
+        finally:
+            forwarder.flush()
+
+    async def _log_tail(self, hook: Any) -> str:
+        try:
+            return last_lines(await hook.get_job_logs(self.submission_id), self.log_tail_lines)
+        except RayDashboardError as err:
+            return f"(the job log could not be read: {err})"

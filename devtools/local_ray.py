@@ -1,0 +1,212 @@
+"""
+A local Ray head bound to 127.0.0.1, owned by the caller: started as a child session and stopped by
+the PIDs of that session only. Used by ``make demo`` and the test fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+# Ray treats a node as single-machine (every server on loopback) only with this switch off.
+_LOOPBACK_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Under `uv run`, Ray would make every worker `uv run` a copy of this project: slow and useless here.
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ray_executable() -> str:
+    candidate = Path(sys.executable).with_name("ray")
+    found = str(candidate) if candidate.exists() else shutil.which("ray")
+    if not found:
+        raise RuntimeError("the `ray` command is missing: install the project with its `local` extra")
+    return found
+
+
+class LocalRayHead:
+    """
+    Start ``ray start --head --block`` on loopback ports and stop everything it spawned.
+
+    :param num_cpus: CPUs the head offers to jobs.
+    :param workdir: folder for Ray's session files and the head's output (a temp dir by default).
+    """
+
+    def __init__(self, num_cpus: int = 2, workdir: Path | None = None) -> None:
+        self.num_cpus = num_cpus
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kuberay-ray-"))
+        self.gcs_port = free_port()
+        self.dashboard_port = free_port()
+        # Ray's fixed default ports (52365, ...) would collide with any other head on the machine.
+        self._ports = {
+            "ray-client-server-port": free_port(),
+            "dashboard-agent-listen-port": free_port(),
+            "dashboard-agent-grpc-port": free_port(),
+            "metrics-export-port": free_port(),
+            "runtime-env-agent-port": free_port(),
+            "node-manager-port": free_port(),
+            "object-manager-port": free_port(),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "ray-head.log"
+
+    def start(self, timeout: float = 180.0) -> LocalRayHead:
+        # Ray's socket paths must stay short (AF_UNIX limit), hence a short temp dir of its own.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        command = [
+            _ray_executable(), "start", "--head", "--block",
+            "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+            f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
+            *(f"--{flag}={port}" for flag, port in self._ports.items()),
+            f"--num-cpus={self.num_cpus}", f"--temp-dir={self.temp_dir}",
+            "--disable-usage-stats", "--include-dashboard=true",
+        ]  # fmt: skip
+        env = {**os.environ, **_LOOPBACK_ENV}
+        log = self.log_path.open("wb")
+        # A new session: every Ray process shares it, so stop() can find exactly ours.
+        self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        log.close()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self._own_workdir = False  # keep the head's log for the error message
+            self.stop()
+            raise
+        return self
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.dashboard_url + path, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def _post(self, path: str, body: dict[str, object]) -> tuple[int, str]:
+        request = urllib.request.Request(
+            self.dashboard_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready means a job really runs: submit a probe job and wait for it to succeed."""
+        deadline = time.monotonic() + timeout
+        probe = f"local-ray-readiness-{os.getpid()}-{time.time_ns()}"
+        submitted = False
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"ray start exited with {self._process.returncode}; see {self.log_path}")
+            try:
+                if not submitted:
+                    status, text = self._post("/api/jobs/", {"entrypoint": "true", "submission_id": probe})
+                    # A submit that timed out on our side may still have gone through.
+                    submitted = status == 200 or "already exists" in text
+                else:
+                    status, text = self._get(f"/api/jobs/{probe}")
+                    if status == 200 and json.loads(text)["status"] == "SUCCEEDED":
+                        self._delete(f"/api/jobs/{probe}")
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the local Ray head did not run a job within {timeout:.0f}s; see {self.log_path}")
+
+    def _delete(self, path: str) -> None:
+        request = urllib.request.Request(self.dashboard_url + path, method="DELETE")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def session_pids(self) -> list[int]:
+        """PIDs of every live process of the head's session (the head and all it spawned)."""
+        if self._process is None:
+            return []
+        sid = self._process.pid
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getsid(int(entry.name)) == sid:
+                        pids.append(int(entry.name))
+                except (ProcessLookupError, PermissionError):
+                    continue
+        return pids
+
+    def listeners(self) -> list[str]:
+        """Local addresses that the head's processes listen on (``ss -ltnp``)."""
+        pids = set(self.session_pids())
+        output = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+        found = []
+        for line in output.splitlines():
+            if any(f"pid={pid}," in line for pid in pids):
+                found.append(line.split()[3])
+        return found
+
+    def non_loopback_listeners(self) -> list[str]:
+        """Listeners of the head that are reachable from outside this machine (should be none)."""
+        return [address for address in self.listeners() if not _is_loopback(address)]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the head's session: SIGTERM, then SIGKILL for whatever is left; only our PIDs."""
+        if self._process is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.session_pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            end = time.monotonic() + timeout
+            while self.session_pids() and time.monotonic() < end:
+                self._process.poll()
+                time.sleep(0.2)
+            if not self.session_pids():
+                break
+        self._process.wait(timeout=5)
+        self._process = None
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalRayHead:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    host = host.removeprefix("::ffff:")
+    return host.startswith("127.") or host == "::1"
