@@ -195,14 +195,17 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
         path.chmod(0o600)
 
     # The Ray head starts slowest; let it come up while the control plane does.
-    ray_bin = Path(sys.executable).parent / "ray"
+    ray_bin = Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray")
+    serve = raylocal.has_serve(ray_bin)
+    if not serve:
+        log("[harness] Ray Serve is not installed (ray[serve]): RayServices cannot serve here")
     ray_result: dict[str, Any] = {}
 
     import threading
 
     def start_ray() -> None:
         try:
-            ray_result["head"] = raylocal.start(ray_bin, logs)
+            ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve)
         except Exception as e:
             ray_result["error"] = e
 
@@ -269,11 +272,13 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
     state.pids["ray-head"] = head.pid
     state.ray_temp_dir = head.temp_dir
     p["ray_dashboard"], p["ray_gcs"] = head.dashboard_port, head.gcs_port
+    if head.serve_port:
+        p["ray_serve"] = head.serve_port
     state.save()
 
     agent_cfg = {
         "kubeconfig": str(run_dir / "kubelet.kubeconfig"), "pod_cidr": str(net.pod_cidr),
-        "node_ip": net.ns_ip, "dashboard_port": head.dashboard_port, "serve_port": None,
+        "node_ip": net.ns_ip, "dashboard_port": head.dashboard_port, "serve_port": head.serve_port,
         "proxy_port": p["proxy"], "netns": net.name, "bin_dir": str(ray_bin.parent),
         "log_dir": str(logs / "pods"), "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir), "owner_pid": owner_pid,

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,21 @@ class RayHead:
     client_port: int
     temp_dir: str
     log: str
+    serve_port: int | None = None
 
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
+
+
+RAYAPPS = Path(__file__).resolve().parent / "rayapps"
+
+
+def has_serve(ray_bin: Path) -> bool:
+    """Whether the head's Python has Ray Serve (the `ray[serve]` extra)."""
+    python = ray_bin.parent / "python"
+    return subprocess.run([str(python), "-c", "import ray.serve.scripts"], capture_output=True,
+                          env=clean_env()).returncode == 0
 
 
 def clean_env() -> dict[str, str]:
@@ -44,7 +56,8 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0) -> RayHead:
+def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0,
+          serve: bool = False) -> RayHead:
     (gcs, dash, client, agent_http, agent_grpc, metrics, node_mgr, obj_mgr,
      runtime_env) = free_ports(9)
     # Short path: Ray puts unix sockets under its temp dir (108-byte limit).
@@ -57,9 +70,11 @@ def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.
            f"--metrics-export-port={metrics}", f"--node-manager-port={node_mgr}",
            f"--object-manager-port={obj_mgr}", f"--runtime-env-agent-port={runtime_env}",
            f"--num-cpus={num_cpus}", "--object-store-memory=300000000", f"--temp-dir={temp_dir}"]
+    env = clean_env()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(RAYAPPS), env.get("PYTHONPATH")) if p)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=clean_env(), start_new_session=True)
+                                env=env, start_new_session=True)
     head = RayHead(proc.pid, gcs, dash, client, temp_dir, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,11 +85,42 @@ def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.
                 json.load(r)
             with _DIRECT.open(f"{head.dashboard_url}/api/jobs/", timeout=5) as r:
                 json.load(r)
-            return head
+            break
         except OSError:
             time.sleep(0.5)
-    stop(head)
-    raise RuntimeError(f"Ray head did not serve its dashboard within {timeout}s; see {log}")
+    else:
+        stop(head)
+        raise RuntimeError(f"Ray head did not serve its dashboard within {timeout}s; see {log}")
+    if serve:
+        try:
+            head.serve_port = _start_serve(ray_bin, head, log_dir)
+        except Exception:
+            stop(head)
+            raise
+    return head
+
+
+def _start_serve(ray_bin: Path, head: RayHead, log_dir: Path) -> int:
+    """Start Serve pinned to 127.0.0.1 and a free port before any RayService deploys to it.
+
+    A config deployed later through the dashboard keeps the running proxy's HTTP options, so
+    no app ever binds Serve's default 0.0.0.0:8000.
+    """
+    (port,) = free_ports(1)
+    with open(log_dir / "serve-start.log", "wb") as out:
+        subprocess.run([str(ray_bin.parent / "serve"), "start", f"--address=127.0.0.1:{head.gcs_port}",
+                        "--http-host=127.0.0.1", f"--http-port={port}", "--proxy-location=HeadOnly"],
+                       stdout=out, stderr=subprocess.STDOUT, env=clean_env(), check=True, timeout=180)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with _DIRECT.open(f"http://127.0.0.1:{port}/-/healthz", timeout=2):
+                return port
+        except urllib.error.HTTPError:
+            return port  # it answers (503 until an app is deployed)
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"Serve proxy did not answer on 127.0.0.1:{port}")
 
 
 def stop(head: RayHead) -> None:

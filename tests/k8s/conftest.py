@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ import pytest
 @dataclass(frozen=True)
 class K8sCluster:
     kubeconfig: str
-    # True when this session started the harness (so harness-only checks may run).
+    # True on the harness (started here or by `make k8s-up`), so harness-only checks may run.
     harness: bool
     api: Any  # kubernetes.client.ApiClient
+    ray_bin: Path
 
 
 def _start_harness() -> tuple[Path, str]:
@@ -42,6 +44,17 @@ def _start_harness() -> tuple[Path, str]:
     except controlplane.HarnessError as e:
         pytest.fail(f"k8s harness did not start: {e}", pytrace=False)
     return run_dir, state.kubeconfig
+
+
+def _is_harness(api: Any) -> bool:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    try:
+        client.CoreV1Api(api).read_node("kuberay-harness-node")
+    except ApiException:
+        return False
+    return True
 
 
 def _sigterm_to_interrupt(*_: object) -> None:
@@ -62,7 +75,8 @@ def k8s_cluster() -> Iterator[K8sCluster]:
         signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         api = kconfig.new_client_from_config(config_file=kubeconfig)
-        yield K8sCluster(kubeconfig=kubeconfig, harness=run_dir is not None, api=api)
+        yield K8sCluster(kubeconfig=kubeconfig, harness=run_dir is not None or _is_harness(api), api=api,
+                         ray_bin=Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray"))
     finally:
         if run_dir is not None:
             from harness import controlplane

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
-from k8s_support import GROUP, VERSION, conditions, raycluster, rayjob, wait_for
+from k8s_support import GROUP, VERSION, conditions, raycluster, raycluster_spec, rayjob, wait_for
 
 pytestmark = pytest.mark.k8s
 
@@ -35,15 +35,16 @@ def _gone(custom: Any, plural: str, ns: str, name: str) -> bool:
     return False
 
 
-def _proxy_get(k8s_cluster: Any, ns: str, service: str, path: str) -> Any:
-    """GET through the API server's service proxy (it dials the head pod's endpoint)."""
+def _proxy_get(k8s_cluster: Any, ns: str, service: str, path: str, port: str = "dashboard",
+               as_json: bool = True) -> Any:
+    """GET through the API server's service proxy (it dials the endpoint pod's IP)."""
     from kubernetes import client
 
     resp = client.CoreV1Api(k8s_cluster.api).connect_get_namespaced_service_proxy_with_path(
-        f"{service}:dashboard", ns, path.lstrip("/"), _preload_content=False, _request_timeout=10)
+        f"{service}:{port}", ns, path.lstrip("/"), _preload_content=False, _request_timeout=10)
     body = resp.data.decode()
     assert resp.status == 200, body
-    return json.loads(body)
+    return json.loads(body) if as_json else body
 
 
 def test_crds_installed(k8s_cluster: Any) -> None:
@@ -135,3 +136,49 @@ def test_rayjob_failing_entrypoint_is_app_failed(k8s_namespace: str, custom: Any
     assert st["jobStatus"] == "FAILED", st
     assert st["reason"] == "AppFailed", st
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", name)
+
+
+SERVE_CONFIG = """\
+applications:
+  - name: echo
+    route_prefix: /
+    import_path: harness_echo:app
+    deployments:
+      - name: Echo
+        num_replicas: 1
+        user_config:
+          greeting: hi
+        ray_actor_options:
+          num_cpus: 0.1
+"""
+
+
+def test_rayservice_serves_its_app(k8s_cluster: Any, k8s_namespace: str, custom: Any) -> None:
+    if not k8s_cluster.harness:
+        pytest.skip("the RayService smoke test deploys the harness's own Serve app (harness_echo)")
+    from harness import raylocal
+
+    if not raylocal.has_serve(k8s_cluster.ray_bin):
+        pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
+    ns, name = k8s_namespace, _name("svc")
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RayService",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"serveConfigV2": SERVE_CONFIG, "rayClusterConfig": raycluster_spec(0)}}
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayservices", body)
+
+    def serving() -> dict[str, Any] | None:
+        svc = _get(custom, "rayservices", ns, name)
+        return svc if conditions(svc).get("Ready") == "True" else None
+
+    svc = wait_for("RayService Ready", serving, timeout=300,
+                   describe=lambda: _get(custom, "rayservices", ns, name).get("status"))
+    apps = svc["status"]["activeServiceStatus"]["applicationStatuses"]
+    assert apps["echo"]["status"] == "RUNNING", apps
+    # A real request through the serve service: API server -> pod IP -> Serve on the Ray head.
+    reply = wait_for("reply through the serve service",
+                     lambda: _proxy_get(k8s_cluster, ns, f"{name}-serve-svc", "/", port="serve", as_json=False),
+                     timeout=60)
+    assert reply == "hi from the harness"
+
+    custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayservices", name)
+    wait_for("RayService gone", lambda: _gone(custom, "rayservices", ns, name), timeout=120)
