@@ -1,0 +1,33 @@
+# Everything a fresh machine needs, from nothing but Python 3.10+ and pip.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+UV_RUN := $(UV) run --frozen --extra local
+
+.PHONY: demo test lint unit bootstrap clean
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --extra local
+
+## The example DAG end to end on a local Ray head (no Kubernetes needed).
+demo: bootstrap
+	$(UV_RUN) python -m devtools.demo
+
+## The whole test suite: lint, types, then every tier.
+test: bootstrap lint
+	$(UV_RUN) pytest
+
+lint: bootstrap
+	$(UV_RUN) ruff check .
+	$(UV_RUN) ruff format --check .
+	$(UV_RUN) mypy
+
+## Only the fast unit tier.
+unit: bootstrap
+	$(UV_RUN) pytest tests/unit
+
+clean:
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
+
+-include harness/harness.mk
