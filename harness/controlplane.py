@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import build, netns, pki, raylocal
-from harness.procs import alive, free_ports, terminate_tree
+from harness.procs import alive, free_ports, non_loopback_listeners, terminate_tree
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_DIR = build.CACHE / "run"
@@ -306,6 +306,12 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
     # One "Starting workers" line per controller: RayCluster, RayService, RayJob.
     _wait("ray-operator", lambda: op_log.read_text().count("Starting workers") >= 3, 60,
           state.pids["ray-operator"], op_log)
+
+    # The network rule, checked rather than assumed: in the host namespace, nothing this harness
+    # started listens anywhere but loopback.
+    bad = non_loopback_listeners(list(state.pids.values()))
+    if bad:
+        raise HarnessError("harness processes listen outside loopback:\n" + "\n".join(bad))
 
 
 def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, skip_pid: int | None = None) -> None:

@@ -86,3 +86,31 @@ def terminate_tree(pid: int, timeout: float = 15.0) -> None:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def non_loopback_listeners(roots: list[int]) -> list[str]:
+    """Listening TCP sockets of these processes (and their descendants) outside loopback.
+
+    Sockets inside the pod network namespace are not seen here (ss looks at the host's
+    namespace), which is exactly the point: in the host namespace everything must be loopback.
+    """
+    import re
+    import subprocess
+
+    ours = set(roots)
+    for r in roots:
+        ours.update(descendants(r))
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+    bad = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        local = fields[3]
+        host = local.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+        if host.startswith("127.") or host == "::1":
+            continue
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if pids & ours:
+            bad.append(line.strip())
+    return bad
