@@ -36,11 +36,13 @@ async def _relay_conn(upstream: int, reader: asyncio.StreamReader, writer: async
 
 
 async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> None:
-    routes = fwdproxy.Routes(dashboard_port=cfg["dashboard_port"], serve_port=cfg.get("serve_port"),
-                             pod_network=ipaddress.IPv4Network(cfg["pod_cidr"]))
+    routes = fwdproxy.Routes(
+        dashboard_port=cfg["dashboard_port"],
+        serve_port=cfg.get("serve_port"),
+        pod_network=ipaddress.IPv4Network(cfg["pod_cidr"]),
+    )
     servers = []
-    proxy = await asyncio.start_server(lambda r, w: fwdproxy._handle(routes, r, w), "127.0.0.1",
-                                       cfg["proxy_port"])
+    proxy = await asyncio.start_server(lambda r, w: fwdproxy._handle(routes, r, w), "127.0.0.1", cfg["proxy_port"])
     servers.append(proxy)
     if cfg.get("netns"):
         # Sockets made inside the pod network: connections to any pod IP on these ports end
@@ -50,15 +52,18 @@ async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> Non
             if upstream is None:
                 continue
             sock = netns.listen_in(cfg["netns"], port)
-            servers.append(await asyncio.start_server(
-                lambda r, w, u=upstream: _relay_conn(u, r, w), sock=sock))
+            servers.append(await asyncio.start_server(lambda r, w, u=upstream: _relay_conn(u, r, w), sock=sock))
         # The kubelet's log endpoint on the node IP, for `pods/log` through the API server.
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cfg["kubelet_cert"], cfg["kubelet_key"])
         log_dir = Path(cfg["log_dir"])
-        servers.append(await asyncio.start_server(
-            lambda r, w: logserver._handle(log_dir, r, w), sock=netns.listen_in(cfg["netns"], logserver.KUBELET_PORT),
-            ssl=tls))
+        servers.append(
+            await asyncio.start_server(
+                lambda r, w: logserver._handle(log_dir, r, w),
+                sock=netns.listen_in(cfg["netns"], logserver.KUBELET_PORT),
+                ssl=tls,
+            )
+        )
     ready.set()
     await asyncio.to_thread(stop.wait)
     for s in servers:
@@ -80,15 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     ready = threading.Event()
-    net_thread = threading.Thread(target=lambda: asyncio.run(_main(cfg, stop, ready)), name="net",
-                                  daemon=True)
+    net_thread = threading.Thread(target=lambda: asyncio.run(_main(cfg, stop, ready)), name="net", daemon=True)
     net_thread.start()
     if not ready.wait(30):
         raise SystemExit("agent: network side did not start")
     api = kconfig.new_client_from_config(config_file=cfg["kubeconfig"])
-    kubelet = Kubelet(api=api, pod_cidr=ipaddress.IPv4Network(cfg["pod_cidr"]), node_ip=cfg["node_ip"],
-                      dashboard_port=cfg["dashboard_port"], serve_port=cfg.get("serve_port"),
-                      bin_dir=Path(cfg["bin_dir"]), log_dir=Path(cfg["log_dir"]))
+    kubelet = Kubelet(
+        api=api,
+        pod_cidr=ipaddress.IPv4Network(cfg["pod_cidr"]),
+        node_ip=cfg["node_ip"],
+        dashboard_port=cfg["dashboard_port"],
+        serve_port=cfg.get("serve_port"),
+        bin_dir=Path(cfg["bin_dir"]),
+        log_dir=Path(cfg["log_dir"]),
+    )
     kubelet.register()
     Path(cfg["ready_file"]).write_text("ready\n")
     orphaned = threading.Event()

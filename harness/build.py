@@ -43,8 +43,17 @@ class Binaries:
         return self.ray_operator.parent.parent / "role.yaml"
 
     def missing(self) -> list[Path]:
-        return [p for p in (self.etcd, self.kube_apiserver, self.kube_controller_manager,
-                            self.ray_operator, self.operator_role) if not p.is_file()]
+        return [
+            p
+            for p in (
+                self.etcd,
+                self.kube_apiserver,
+                self.kube_controller_manager,
+                self.ray_operator,
+                self.operator_role,
+            )
+            if not p.is_file()
+        ]
 
 
 def _go_env() -> dict[str, str]:
@@ -95,8 +104,15 @@ def binaries() -> Binaries:
     )
 
 
-def _write_wrapper(wdir: Path, module: str, go_version: str, requires: dict[str, str],
-                   replaces: dict[str, tuple[str, str]], godebug: list[dict], main_go: str | None) -> None:
+def _write_wrapper(
+    wdir: Path,
+    module: str,
+    go_version: str,
+    requires: dict[str, str],
+    replaces: dict[str, tuple[str, str]],
+    godebug: list[dict],
+    main_go: str | None,
+) -> None:
     wdir.mkdir(parents=True, exist_ok=True)
     lines = [f"module {module}", "", f"go {go_version}", ""]
     for gd in godebug:
@@ -133,28 +149,46 @@ def build_kubernetes(kgomod: dict) -> None:
             replaces[rep["Old"]["Path"]] = (rep["Old"]["Path"], staging)
     if not replaces:
         raise SystemExit("no staging replaces found in k8s.io/kubernetes go.mod")
-    _write_wrapper(wdir, "local/kubernetes-wrapper", kgomod["Go"],
-                   {"k8s.io/kubernetes": KUBERNETES_VERSION}, replaces, kgomod.get("Godebug") or [],
-                   main_go=None)
-    (wdir / "doc.go").write_text("// Package wrapper only exists to build Kubernetes commands.\n"
-                                 "package wrapper\n")
+    _write_wrapper(
+        wdir,
+        "local/kubernetes-wrapper",
+        kgomod["Go"],
+        {"k8s.io/kubernetes": KUBERNETES_VERSION},
+        replaces,
+        kgomod.get("Godebug") or [],
+        main_go=None,
+    )
+    (wdir / "doc.go").write_text("// Package wrapper only exists to build Kubernetes commands.\npackage wrapper\n")
     # `go get` on the command packages records exactly the requirements and sums they need.
-    _run([GO, "get", *(f"k8s.io/kubernetes/cmd/{c}@{KUBERNETES_VERSION}"
-                       for c in ("kube-apiserver", "kube-controller-manager"))], cwd=wdir)
+    _run(
+        [
+            GO,
+            "get",
+            *(f"k8s.io/kubernetes/cmd/{c}@{KUBERNETES_VERSION}" for c in ("kube-apiserver", "kube-controller-manager")),
+        ],
+        cwd=wdir,
+    )
     minor = KUBERNETES_VERSION.lstrip("v").split(".")[1]
     pkg = "k8s.io/component-base/version"
-    ldflags = (f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor=1 "
-               f"-X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean")
+    ldflags = (
+        f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor=1 "
+        f"-X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean"
+    )
     out = binaries()
-    for cmd, target in (("kube-apiserver", out.kube_apiserver),
-                        ("kube-controller-manager", out.kube_controller_manager)):
+    for cmd, target in (
+        ("kube-apiserver", out.kube_apiserver),
+        ("kube-controller-manager", out.kube_controller_manager),
+    ):
         if target.is_file():
             print(f"[harness.build] {cmd}: cached at {target}")
             continue
         tmp = target.with_suffix(".tmp")
-        _timed(cmd, lambda c=cmd, t=tmp: _run(
-            [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(t), f"k8s.io/kubernetes/cmd/{c}"],
-            cwd=wdir))
+        _timed(
+            cmd,
+            lambda c=cmd, t=tmp: _run(
+                [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(t), f"k8s.io/kubernetes/cmd/{c}"], cwd=wdir
+            ),
+        )
         tmp.rename(target)
 
 
@@ -180,16 +214,22 @@ def build_etcd(version: str) -> Path:
     wdir = root / "wrapper"
     # The server module's own replace directives point into etcd's repository and are ignored
     # for dependencies, hence this wrapper pinning the sibling modules to the same version.
-    reqs = {m: version for m in ("go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/api/v3",
-                                 "go.etcd.io/etcd/client/pkg/v3", "go.etcd.io/etcd/client/v3",
-                                 "go.etcd.io/etcd/pkg/v3")}
+    reqs = {
+        m: version
+        for m in (
+            "go.etcd.io/etcd/server/v3",
+            "go.etcd.io/etcd/api/v3",
+            "go.etcd.io/etcd/client/pkg/v3",
+            "go.etcd.io/etcd/client/v3",
+            "go.etcd.io/etcd/pkg/v3",
+        )
+    }
     sgomod = _module_gomod("go.etcd.io/etcd/server/v3", version)
     _write_wrapper(wdir, "local/etcd-wrapper", sgomod["Go"], reqs, {}, [], ETCD_MAIN)
     _run([GO, "mod", "tidy"], cwd=wdir)
     tmp = target.with_suffix(".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    _timed("etcd", lambda: _run([GO, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."],
-                                cwd=wdir))
+    _timed("etcd", lambda: _run([GO, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=wdir))
     tmp.rename(target)
     return target
 
@@ -206,9 +246,19 @@ def build_operator() -> None:
     os.environ.update(env_gobin)
     try:
         # The module's main package is its root (main.go), so `go install` names the module.
-        _timed("ray-operator", lambda: _run(
-            [GO, "install", "-trimpath", "-ldflags", "-s -w",
-             f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}"]))
+        _timed(
+            "ray-operator",
+            lambda: _run(
+                [
+                    GO,
+                    "install",
+                    "-trimpath",
+                    "-ldflags",
+                    "-s -w",
+                    f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}",
+                ]
+            ),
+        )
     finally:
         os.environ.pop("GOBIN", None)
     (gobin / "ray-operator").rename(target)

@@ -64,9 +64,15 @@ class HarnessError(RuntimeError):
 def _spawn(name: str, argv: list[str], run_dir: Path, env: dict[str, str] | None = None) -> int:
     log = run_dir / "logs" / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env if env is not None else raylocal.clean_env(), cwd=run_dir,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env if env is not None else raylocal.clean_env(),
+            cwd=run_dir,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -151,8 +157,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
     t0 = time.monotonic()
     bins = build.resolved()
     if bins is None:
-        raise HarnessError("harness binaries are not built: run `make k8s-build` "
-                           "(or `python -m harness.build`)")
+        raise HarnessError("harness binaries are not built: run `make k8s-build` (or `python -m harness.build`)")
     role = bins.operator_role
     why = netns.available()
     if why:
@@ -165,9 +170,12 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
     (run_dir / "logs").mkdir(parents=True)
     etcd_port, etcd_peer, api_port, proxy_port = free_ports(4)
     server = f"https://127.0.0.1:{api_port}"
-    state = State(run_dir=str(run_dir), kubeconfig=str(run_dir / "kubeconfig"), server=server,
-                  ports={"etcd": etcd_port, "etcd_peer": etcd_peer, "apiserver": api_port,
-                         "proxy": proxy_port})
+    state = State(
+        run_dir=str(run_dir),
+        kubeconfig=str(run_dir / "kubeconfig"),
+        server=server,
+        ports={"etcd": etcd_port, "etcd_peer": etcd_peer, "apiserver": api_port, "proxy": proxy_port},
+    )
     state.save()
     try:
         _up(state, bins, role, log, owner_pid)
@@ -213,57 +221,102 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
     ray_thread.start()
 
     p = state.ports
-    state.pids["etcd"] = _spawn("etcd", [
-        str(bins.etcd), "--name=harness", f"--data-dir={run_dir / 'etcd'}",
-        f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
-        f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
-        f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
-        f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
-        f"--initial-cluster=harness=http://127.0.0.1:{p['etcd_peer']}",
-        "--unsafe-no-fsync", "--quota-backend-bytes=2147483648", "--log-level=warn"], run_dir)
+    state.pids["etcd"] = _spawn(
+        "etcd",
+        [
+            str(bins.etcd),
+            "--name=harness",
+            f"--data-dir={run_dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+            f"--initial-cluster=harness=http://127.0.0.1:{p['etcd_peer']}",
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes=2147483648",
+            "--log-level=warn",
+        ],
+        run_dir,
+    )
     state.save()
-    _wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"],
-          logs / "etcd.log")
+    _wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"], logs / "etcd.log")
 
-    state.pids["kube-apiserver"] = _spawn("kube-apiserver", [
-        str(bins.kube_apiserver), "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-        f"--secure-port={p['apiserver']}", f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-        f"--cert-dir={run_dir / 'pki'}", f"--tls-cert-file={certs['cert']}",
-        f"--tls-private-key-file={certs['key']}", f"--client-ca-file={certs['ca']}",
-        f"--token-auth-file={run_dir / 'pki' / 'tokens.csv'}", "--authorization-mode=RBAC",
-        f"--service-account-key-file={certs['sa_pub']}",
-        f"--service-account-signing-key-file={certs['sa_key']}",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-cluster-ip-range={SERVICE_CIDR}", "--endpoint-reconciler-type=none",
-        # Node addresses are only ever the InternalIP inside the pod network namespace.
-        "--kubelet-preferred-address-types=InternalIP", f"--kubelet-certificate-authority={certs['ca']}",
-        "--allow-privileged=true", "--profiling=false", "--v=1"], run_dir)
+    state.pids["kube-apiserver"] = _spawn(
+        "kube-apiserver",
+        [
+            str(bins.kube_apiserver),
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={p['apiserver']}",
+            f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+            f"--cert-dir={run_dir / 'pki'}",
+            f"--tls-cert-file={certs['cert']}",
+            f"--tls-private-key-file={certs['key']}",
+            f"--client-ca-file={certs['ca']}",
+            f"--token-auth-file={run_dir / 'pki' / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            f"--service-account-key-file={certs['sa_pub']}",
+            f"--service-account-signing-key-file={certs['sa_key']}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--endpoint-reconciler-type=none",
+            # Node addresses are only ever the InternalIP inside the pod network namespace.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={certs['ca']}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ],
+        run_dir,
+    )
     state.save()
     admin_token = tokens["admin"]
-    _wait("kube-apiserver", lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]), 120,
-          state.pids["kube-apiserver"], logs / "kube-apiserver.log")
+    _wait(
+        "kube-apiserver",
+        lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]),
+        120,
+        state.pids["kube-apiserver"],
+        logs / "kube-apiserver.log",
+    )
 
     from kubernetes import config as kconfig
 
     api = kconfig.new_client_from_config(config_file=state.kubeconfig)
-    _apply_docs(api, _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml")
-                + _load_yaml(RBAC_DIR / "kubelet.yaml"))
+    _apply_docs(
+        api, _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml") + _load_yaml(RBAC_DIR / "kubelet.yaml")
+    )
     _install_crds(api)
 
-    state.pids["kube-controller-manager"] = _spawn("kube-controller-manager", [
-        str(bins.kube_controller_manager), f"--kubeconfig={run_dir / 'controller-manager.kubeconfig'}",
-        "--secure-port=0", "--leader-elect=false", "--use-service-account-credentials=true",
-        f"--service-account-private-key-file={certs['sa_key']}", f"--root-ca-file={certs['ca']}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}", "--cluster-name=kuberay-harness",
-        # Quick GC and Job reconciliation matter more here than API load.
-        "--concurrent-gc-syncs=5", "--v=1"], run_dir)
+    state.pids["kube-controller-manager"] = _spawn(
+        "kube-controller-manager",
+        [
+            str(bins.kube_controller_manager),
+            f"--kubeconfig={run_dir / 'controller-manager.kubeconfig'}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={certs['sa_key']}",
+            f"--root-ca-file={certs['ca']}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--cluster-name=kuberay-harness",
+            # Quick GC and Job reconciliation matter more here than API load.
+            "--concurrent-gc-syncs=5",
+            "--v=1",
+        ],
+        run_dir,
+    )
     state.save()
 
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    _wait("default service account", lambda: core.read_namespaced_service_account("default", "default"),
-          60, state.pids["kube-controller-manager"], logs / "kube-controller-manager.log")
+    _wait(
+        "default service account",
+        lambda: core.read_namespaced_service_account("default", "default"),
+        60,
+        state.pids["kube-controller-manager"],
+        logs / "kube-controller-manager.log",
+    )
 
     ray_thread.join()
     if "error" in ray_result:
@@ -277,35 +330,64 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
     state.save()
 
     agent_cfg = {
-        "kubeconfig": str(run_dir / "kubelet.kubeconfig"), "pod_cidr": str(net.pod_cidr),
-        "node_ip": net.ns_ip, "dashboard_port": head.dashboard_port, "serve_port": head.serve_port,
-        "proxy_port": p["proxy"], "netns": net.name, "bin_dir": str(ray_bin.parent),
-        "log_dir": str(logs / "pods"), "ready_file": str(run_dir / "agent.ready"),
-        "run_dir": str(run_dir), "owner_pid": owner_pid,
-        "kubelet_cert": str(certs["kubelet_cert"]), "kubelet_key": str(certs["kubelet_key"]),
+        "kubeconfig": str(run_dir / "kubelet.kubeconfig"),
+        "pod_cidr": str(net.pod_cidr),
+        "node_ip": net.ns_ip,
+        "dashboard_port": head.dashboard_port,
+        "serve_port": head.serve_port,
+        "proxy_port": p["proxy"],
+        "netns": net.name,
+        "bin_dir": str(ray_bin.parent),
+        "log_dir": str(logs / "pods"),
+        "ready_file": str(run_dir / "agent.ready"),
+        "run_dir": str(run_dir),
+        "owner_pid": owner_pid,
+        "kubelet_cert": str(certs["kubelet_cert"]),
+        "kubelet_key": str(certs["kubelet_key"]),
     }
     (run_dir / "agent.json").write_text(json.dumps(agent_cfg, indent=2))
-    state.pids["agent"] = _spawn("agent", [sys.executable, "-m", "harness.agent", "--config",
-                                           str(run_dir / "agent.json")], run_dir,
-                                 env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)})
+    state.pids["agent"] = _spawn(
+        "agent",
+        [sys.executable, "-m", "harness.agent", "--config", str(run_dir / "agent.json")],
+        run_dir,
+        env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)},
+    )
     state.save()
     _wait("agent", lambda: (run_dir / "agent.ready").is_file(), 60, state.pids["agent"], logs / "agent.log")
 
     # Only the operator gets the proxy, and nothing is exempted from it (no NO_PROXY): its
     # Kubernetes client talks to 127.0.0.1, which Go never proxies anyway.
     op_env = raylocal.clean_env()
-    op_env.update({"KUBECONFIG": str(run_dir / "operator.kubeconfig"),
-                   "HTTP_PROXY": f"http://127.0.0.1:{p['proxy']}",
-                   "http_proxy": f"http://127.0.0.1:{p['proxy']}"})
-    state.pids["ray-operator"] = _spawn("ray-operator", [
-        str(bins.ray_operator), "--metrics-addr=0", "--health-probe-bind-address=0",
-        "--enable-leader-election=false", "--log-stdout-encoder=console", "--reconcile-concurrency=4"],
-        run_dir, env=op_env)
+    op_env.update(
+        {
+            "KUBECONFIG": str(run_dir / "operator.kubeconfig"),
+            "HTTP_PROXY": f"http://127.0.0.1:{p['proxy']}",
+            "http_proxy": f"http://127.0.0.1:{p['proxy']}",
+        }
+    )
+    state.pids["ray-operator"] = _spawn(
+        "ray-operator",
+        [
+            str(bins.ray_operator),
+            "--metrics-addr=0",
+            "--health-probe-bind-address=0",
+            "--enable-leader-election=false",
+            "--log-stdout-encoder=console",
+            "--reconcile-concurrency=4",
+        ],
+        run_dir,
+        env=op_env,
+    )
     state.save()
     op_log = logs / "ray-operator.log"
     # One "Starting workers" line per controller: RayCluster, RayService, RayJob.
-    _wait("ray-operator", lambda: op_log.read_text().count("Starting workers") >= 3, 60,
-          state.pids["ray-operator"], op_log)
+    _wait(
+        "ray-operator",
+        lambda: op_log.read_text().count("Starting workers") >= 3,
+        60,
+        state.pids["ray-operator"],
+        op_log,
+    )
 
     # The network rule, checked rather than assumed: in the host namespace, nothing this harness
     # started listens anywhere but loopback.
@@ -339,9 +421,15 @@ def status(run_dir: Path = DEFAULT_RUN_DIR) -> dict[str, Any]:
         return {"running": False}
     procs = {n: {"pid": p, "alive": alive(p)} for n, p in state.pids.items()}
     running = bool(procs) and all(v["alive"] for v in procs.values())
-    return {"running": running, "kubeconfig": state.kubeconfig,
-            "server": state.server, "processes": procs, "ports": state.ports, "netns": state.netns,
-            "started_s": state.started_s}
+    return {
+        "running": running,
+        "kubeconfig": state.kubeconfig,
+        "server": state.server,
+        "processes": procs,
+        "ports": state.ports,
+        "netns": state.netns,
+        "started_s": state.started_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,8 +62,11 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 def _reply(writer: asyncio.StreamWriter, status: str, body: str) -> None:
     data = body.encode()
-    writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(data)}\r\n"
-                 f"Connection: close\r\n\r\n".encode() + data)
+    writer.write(
+        f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(data)}\r\n"
+        f"Connection: close\r\n\r\n".encode()
+        + data
+    )
 
 
 async def _handle(routes: Routes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -92,8 +95,11 @@ async def _handle(routes: Routes, reader: asyncio.StreamReader, writer: asyncio.
     if url.query:
         path += "?" + url.query
     # One request per connection keeps the mapping per request exact.
-    kept = [h for h in lines[1:] if h and not h.lower().startswith(("connection:", "proxy-connection:",
-                                                                     "keep-alive:", "proxy-authorization:"))]
+    kept = [
+        h
+        for h in lines[1:]
+        if h and not h.lower().startswith(("connection:", "proxy-connection:", "keep-alive:", "proxy-authorization:"))
+    ]
     new_head = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""])
     new_head_bytes = new_head.encode("latin-1")
     try:

@@ -78,28 +78,57 @@ class Kubelet:
     def _node_status(self) -> dict[str, Any]:
         now = _now()
         return {
-            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250", "nvidia.com/gpu": "8",
-                         "ephemeral-storage": "500Gi"},
-            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250", "nvidia.com/gpu": "8",
-                            "ephemeral-storage": "500Gi"},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "harness kubelet is posting ready status",
-                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
+            "capacity": {
+                "cpu": "64",
+                "memory": "256Gi",
+                "pods": "250",
+                "nvidia.com/gpu": "8",
+                "ephemeral-storage": "500Gi",
+            },
+            "allocatable": {
+                "cpu": "64",
+                "memory": "256Gi",
+                "pods": "250",
+                "nvidia.com/gpu": "8",
+                "ephemeral-storage": "500Gi",
+            },
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "harness kubelet is posting ready status",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+            ],
             # No Hostname address: the API server would resolve it through the machine's DNS.
             "addresses": [{"type": "InternalIP", "address": self.node_ip}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "harness",
-                         "kubeProxyVersion": "", "containerRuntimeVersion": "harness://local-process",
-                         "kernelVersion": "", "osImage": "harness", "machineID": "", "systemUUID": "",
-                         "bootID": ""},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "harness",
+                "kubeProxyVersion": "",
+                "containerRuntimeVersion": "harness://local-process",
+                "kernelVersion": "",
+                "osImage": "harness",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
         }
 
     def register(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE,
-                                                      "kubernetes.io/os": "linux",
-                                                      "kubernetes.io/arch": "amd64"}},
-                "spec": {"podCIDR": str(self.pod_cidr)}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": NODE,
+                "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+            },
+            "spec": {"podCIDR": str(self.pod_cidr)},
+        }
         try:
             self.core.create_node(body)
         except ApiException as e:
@@ -112,10 +141,16 @@ class Kubelet:
             return
         self._last_heartbeat = time.monotonic()
         self.core.patch_node_status(NODE, {"status": self._node_status()})
-        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                 "metadata": {"name": NODE, "namespace": "kube-node-lease"},
-                 "spec": {"holderIdentity": NODE, "leaseDurationSeconds": 40,
-                          "renewTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": NODE, "namespace": "kube-node-lease"},
+            "spec": {
+                "holderIdentity": NODE,
+                "leaseDurationSeconds": 40,
+                "renewTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            },
+        }
         try:
             self.coord.patch_namespaced_lease(NODE, "kube-node-lease", {"spec": lease["spec"]})
         except ApiException as e:
@@ -136,8 +171,9 @@ class Kubelet:
                 self._sync_pod(pod)
             except ApiException as e:
                 if e.status not in (404, 409):
-                    log.warning("pod %s/%s: %s %s %s", pod.metadata.namespace, pod.metadata.name, e.status,
-                                e.reason, e.body)
+                    log.warning(
+                        "pod %s/%s: %s %s %s", pod.metadata.namespace, pod.metadata.name, e.status, e.reason, e.body
+                    )
         for uid in [u for u in self.pods if u not in seen]:
             self._forget(uid)
 
@@ -147,18 +183,24 @@ class Kubelet:
         if meta.deletion_timestamp is not None:
             if spec.node_name in (None, NODE):
                 self._stop(uid)
-                self.core.delete_namespaced_pod(meta.name, meta.namespace, grace_period_seconds=0,
-                                                body=client.V1DeleteOptions(
-                                                    grace_period_seconds=0,
-                                                    preconditions=client.V1Preconditions(uid=uid)))
+                self.core.delete_namespaced_pod(
+                    meta.name,
+                    meta.namespace,
+                    grace_period_seconds=0,
+                    body=client.V1DeleteOptions(grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)),
+                )
                 self._forget(uid)
             return
         if not spec.node_name:
             self.core.create_namespaced_pod_binding(
-                meta.name, meta.namespace,
-                client.V1Binding(metadata=client.V1ObjectMeta(name=meta.name, uid=uid),
-                                 target=client.V1ObjectReference(kind="Node", name=NODE, api_version="v1")),
-                _preload_content=False)
+                meta.name,
+                meta.namespace,
+                client.V1Binding(
+                    metadata=client.V1ObjectMeta(name=meta.name, uid=uid),
+                    target=client.V1ObjectReference(kind="Node", name=NODE, api_version="v1"),
+                ),
+                _preload_content=False,
+            )
             return
         if spec.node_name != NODE:
             return
@@ -189,8 +231,13 @@ class Kubelet:
         self.pods[meta.uid] = run
         if runs_command:
             self._spawn(pod, run)
-        log.info("pod %s/%s started ip=%s %s", meta.namespace, meta.name, ip,
-                 "process" if runs_command else "(Ray head stand-in)")
+        log.info(
+            "pod %s/%s started ip=%s %s",
+            meta.namespace,
+            meta.name,
+            ip,
+            "process" if runs_command else "(Ray head stand-in)",
+        )
 
     def _rewrite(self, text: str) -> str:
         """Point cluster-internal Ray URLs at the local Ray head.
@@ -201,7 +248,7 @@ class Kubelet:
         """
 
         def sub(m: re.Match[str]) -> str:
-            host, port = m.group(0)[len("http://"):].rsplit(":", 1)
+            host, port = m.group(0)[len("http://") :].rsplit(":", 1)
             first = host.split(".", 1)[0]
             if not first.endswith(("-head-svc", "-serve-svc")):
                 return m.group(0)
@@ -214,12 +261,21 @@ class Kubelet:
         return CLUSTER_URL.sub(sub, text)
 
     def _env(self, pod: Any, container: Any, ip: str) -> dict[str, str]:
-        env = {"PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
-               "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
-               "HOSTNAME": pod.metadata.name, "RAY_USAGE_STATS_ENABLED": "0",
-               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
-        field_values = {"metadata.name": pod.metadata.name, "metadata.namespace": pod.metadata.namespace,
-                        "status.podIP": ip, "spec.nodeName": NODE}
+        env = {
+            "PATH": f"{self.bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
+            "HOSTNAME": pod.metadata.name,
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        }
+        field_values = {
+            "metadata.name": pod.metadata.name,
+            "metadata.namespace": pod.metadata.namespace,
+            "status.podIP": ip,
+            "spec.nodeName": NODE,
+        }
         for e in container.env or []:
             if e.value is not None:
                 env[e.name] = e.value
@@ -244,52 +300,98 @@ class Kubelet:
         argv = [self._rewrite(a) for a in argv]
         run.log_file = log_path(self.log_dir, pod.metadata.namespace, pod.metadata.name)
         with open(run.log_file, "wb") as out:
-            run.proc = subprocess.Popen(argv, env=self._env(pod, c, run.ip), stdout=out,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=self.log_dir, start_new_session=True)
+            run.proc = subprocess.Popen(
+                argv,
+                env=self._env(pod, c, run.ip),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.log_dir,
+                start_new_session=True,
+            )
 
     def _container_statuses(self, pod: Any, state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
-        return [{"name": c.name, "image": c.image or "harness", "imageID": "harness://" + (c.image or ""),
-                 "containerID": f"harness://{pod.metadata.uid}/{c.name}", "ready": ready,
-                 "started": "running" in state, "restartCount": 0, "state": state}
-                for c in pod.spec.containers]
+        return [
+            {
+                "name": c.name,
+                "image": c.image or "harness",
+                "imageID": "harness://" + (c.image or ""),
+                "containerID": f"harness://{pod.metadata.uid}/{c.name}",
+                "ready": ready,
+                "started": "running" in state,
+                "restartCount": 0,
+                "state": state,
+            }
+            for c in pod.spec.containers
+        ]
 
     def _report_running(self, pod: Any, run: Running, ready: bool) -> None:
         now = _now()
         flag = "True" if ready else "False"
         status = {
-            "phase": "Running", "hostIP": self.node_ip, "hostIPs": [{"ip": self.node_ip}],
-            "podIP": run.ip, "podIPs": [{"ip": run.ip}], "startTime": now,
+            "phase": "Running",
+            "hostIP": self.node_ip,
+            "hostIPs": [{"ip": self.node_ip}],
+            "podIP": run.ip,
+            "podIPs": [{"ip": run.ip}],
+            "startTime": now,
             "conditions": [
                 {"type": t, "status": s, "lastTransitionTime": now}
-                for t, s in (("PodReadyToStartContainers", "True"), ("Initialized", "True"),
-                             ("ContainersReady", flag), ("Ready", flag), ("PodScheduled", "True"))
+                for t, s in (
+                    ("PodReadyToStartContainers", "True"),
+                    ("Initialized", "True"),
+                    ("ContainersReady", flag),
+                    ("Ready", flag),
+                    ("PodScheduled", "True"),
+                )
             ],
             "containerStatuses": self._container_statuses(pod, {"running": {"startedAt": now}}, ready),
         }
         if pod.spec.init_containers:
             status["initContainerStatuses"] = [
-                {"name": c.name, "image": c.image or "harness", "imageID": "harness://", "ready": True,
-                 "restartCount": 0, "containerID": f"harness://{pod.metadata.uid}/{c.name}",
-                 "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
-                                          "finishedAt": now}}}
-                for c in pod.spec.init_containers]
+                {
+                    "name": c.name,
+                    "image": c.image or "harness",
+                    "imageID": "harness://",
+                    "ready": True,
+                    "restartCount": 0,
+                    "containerID": f"harness://{pod.metadata.uid}/{c.name}",
+                    "state": {
+                        "terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}
+                    },
+                }
+                for c in pod.spec.init_containers
+            ]
         self.core.patch_namespaced_pod_status(run.name, run.namespace, {"status": status})
 
     def _report_exit(self, pod: Any, run: Running, code: int) -> None:
         now = _now()
         started = (pod.status.start_time or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                "startedAt": started, "finishedAt": now,
-                                "containerID": f"harness://{pod.metadata.uid}/{pod.spec.containers[0].name}"},
-                 }
+        state = {
+            "terminated": {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": started,
+                "finishedAt": now,
+                "containerID": f"harness://{pod.metadata.uid}/{pod.spec.containers[0].name}",
+            },
+        }
         status = {
             "phase": "Succeeded" if code == 0 else "Failed",
             "conditions": [
-                {"type": t, "status": s, "lastTransitionTime": now,
-                 **({"reason": "PodCompleted"} if s == "False" else {})}
-                for t, s in (("PodReadyToStartContainers", "False"), ("Initialized", "True"),
-                             ("ContainersReady", "False"), ("Ready", "False"), ("PodScheduled", "True"))
+                {
+                    "type": t,
+                    "status": s,
+                    "lastTransitionTime": now,
+                    **({"reason": "PodCompleted"} if s == "False" else {}),
+                }
+                for t, s in (
+                    ("PodReadyToStartContainers", "False"),
+                    ("Initialized", "True"),
+                    ("ContainersReady", "False"),
+                    ("Ready", "False"),
+                    ("PodScheduled", "True"),
+                )
             ],
             "containerStatuses": self._container_statuses(pod, state, False),
         }

@@ -56,8 +56,11 @@ async def _handle(log_dir: Path, reader: asyncio.StreamReader, writer: asyncio.S
         if limit is not None:
             data = data[:limit]
         if not follow:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                         + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+                + data
+            )
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + data)
         await writer.drain()

@@ -40,13 +40,16 @@ RAYAPPS = Path(__file__).resolve().parent / "rayapps"
 def has_serve(ray_bin: Path) -> bool:
     """Whether the head's Python has Ray Serve (the `ray[serve]` extra)."""
     python = ray_bin.parent / "python"
-    return subprocess.run([str(python), "-c", "import ray.serve.scripts"], capture_output=True,
-                          env=clean_env()).returncode == 0
+    return (
+        subprocess.run([str(python), "-c", "import ray.serve.scripts"], capture_output=True, env=clean_env()).returncode
+        == 0
+    )
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    env = {
+        k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     # Without this Ray replaces 127.0.0.1 by the machine's outward address (and binds there).
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -56,25 +59,39 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0,
-          serve: bool = False) -> RayHead:
-    (gcs, dash, client, agent_http, agent_grpc, metrics, node_mgr, obj_mgr,
-     runtime_env) = free_ports(9)
+def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0, serve: bool = False) -> RayHead:
+    (gcs, dash, client, agent_http, agent_grpc, metrics, node_mgr, obj_mgr, runtime_env) = free_ports(9)
     # Short path: Ray puts unix sockets under its temp dir (108-byte limit).
     temp_dir = tempfile.mkdtemp(prefix="krh-ray-", dir="/tmp")
     log = str(log_dir / "ray-head.log")
-    cmd = [str(ray_bin), "start", "--head", "--block", "--disable-usage-stats",
-           "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
-           f"--port={gcs}", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
-           f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
-           f"--metrics-export-port={metrics}", f"--node-manager-port={node_mgr}",
-           f"--object-manager-port={obj_mgr}", f"--runtime-env-agent-port={runtime_env}",
-           f"--num-cpus={num_cpus}", "--object-store-memory=300000000", f"--temp-dir={temp_dir}"]
+    cmd = [
+        str(ray_bin),
+        "start",
+        "--head",
+        "--block",
+        "--disable-usage-stats",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        "--include-dashboard=true",
+        f"--port={gcs}",
+        f"--dashboard-port={dash}",
+        f"--ray-client-server-port={client}",
+        f"--dashboard-agent-listen-port={agent_http}",
+        f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}",
+        f"--node-manager-port={node_mgr}",
+        f"--object-manager-port={obj_mgr}",
+        f"--runtime-env-agent-port={runtime_env}",
+        f"--num-cpus={num_cpus}",
+        "--object-store-memory=300000000",
+        f"--temp-dir={temp_dir}",
+    ]
     env = clean_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(RAYAPPS), env.get("PYTHONPATH")) if p)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     head = RayHead(proc.pid, gcs, dash, client, temp_dir, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,9 +125,21 @@ def _start_serve(ray_bin: Path, head: RayHead, log_dir: Path) -> int:
     """
     (port,) = free_ports(1)
     with open(log_dir / "serve-start.log", "wb") as out:
-        subprocess.run([str(ray_bin.parent / "serve"), "start", f"--address=127.0.0.1:{head.gcs_port}",
-                        "--http-host=127.0.0.1", f"--http-port={port}", "--proxy-location=HeadOnly"],
-                       stdout=out, stderr=subprocess.STDOUT, env=clean_env(), check=True, timeout=180)
+        subprocess.run(
+            [
+                str(ray_bin.parent / "serve"),
+                "start",
+                f"--address=127.0.0.1:{head.gcs_port}",
+                "--http-host=127.0.0.1",
+                f"--http-port={port}",
+                "--proxy-location=HeadOnly",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+            check=True,
+            timeout=180,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

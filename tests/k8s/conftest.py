@@ -75,8 +75,12 @@ def k8s_cluster() -> Iterator[K8sCluster]:
         signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         api = kconfig.new_client_from_config(config_file=kubeconfig)
-        yield K8sCluster(kubeconfig=kubeconfig, harness=run_dir is not None or _is_harness(api), api=api,
-                         ray_bin=Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray"))
+        yield K8sCluster(
+            kubeconfig=kubeconfig,
+            harness=run_dir is not None or _is_harness(api),
+            api=api,
+            ray_bin=Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray"),
+        )
     finally:
         if run_dir is not None:
             from harness import controlplane

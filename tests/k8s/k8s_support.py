@@ -11,8 +11,13 @@ RAY_IMAGE = "rayproject/ray:2.41.0"
 T = TypeVar("T")
 
 
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 180, interval: float = 1.0,
-             describe: Callable[[], Any] | None = None) -> T:
+def wait_for(
+    what: str,
+    fn: Callable[[], T | None],
+    timeout: float = 180,
+    interval: float = 1.0,
+    describe: Callable[[], Any] | None = None,
+) -> T:
     """Poll fn until it returns something truthy; fail with the last value seen otherwise."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -26,9 +31,11 @@ def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 180, interv
 
 
 def _container(name: str, cpu: str = "1", memory: str = "1Gi") -> dict[str, Any]:
-    return {"name": name, "image": RAY_IMAGE,
-            "resources": {"requests": {"cpu": cpu, "memory": memory},
-                          "limits": {"cpu": cpu, "memory": memory}}}
+    return {
+        "name": name,
+        "image": RAY_IMAGE,
+        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}},
+    }
 
 
 def raycluster_spec(workers: int = 1) -> dict[str, Any]:
@@ -38,24 +45,41 @@ def raycluster_spec(workers: int = 1) -> dict[str, Any]:
             "rayStartParams": {"num-cpus": "0"},
             "template": {"spec": {"containers": [_container("ray-head", "1", "2Gi")]}},
         },
-        "workerGroupSpecs": [{
-            "groupName": "cpu", "replicas": workers, "minReplicas": 0, "maxReplicas": max(workers, 1),
-            "rayStartParams": {},
-            "template": {"spec": {"containers": [_container("ray-worker")]}},
-        }],
+        "workerGroupSpecs": [
+            {
+                "groupName": "cpu",
+                "replicas": workers,
+                "minReplicas": 0,
+                "maxReplicas": max(workers, 1),
+                "rayStartParams": {},
+                "template": {"spec": {"containers": [_container("ray-worker")]}},
+            }
+        ],
     }
 
 
 def raycluster(name: str, namespace: str, workers: int = 1) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RayCluster",
-            "metadata": {"name": name, "namespace": namespace}, "spec": raycluster_spec(workers)}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RayCluster",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": raycluster_spec(workers),
+    }
 
 
 def rayjob(name: str, namespace: str, entrypoint: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RayJob",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"entrypoint": entrypoint, "submissionMode": "K8sJobMode",
-                     "shutdownAfterJobFinishes": False, "rayClusterSpec": raycluster_spec(0), **spec}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RayJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "entrypoint": entrypoint,
+            "submissionMode": "K8sJobMode",
+            "shutdownAfterJobFinishes": False,
+            "rayClusterSpec": raycluster_spec(0),
+            **spec,
+        },
+    }
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, str]:

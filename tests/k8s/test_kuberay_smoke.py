@@ -35,13 +35,15 @@ def _gone(custom: Any, plural: str, ns: str, name: str) -> bool:
     return False
 
 
-def _proxy_get(k8s_cluster: Any, ns: str, service: str, path: str, port: str = "dashboard",
-               as_json: bool = True) -> Any:
+def _proxy_get(
+    k8s_cluster: Any, ns: str, service: str, path: str, port: str = "dashboard", as_json: bool = True
+) -> Any:
     """GET through the API server's service proxy (it dials the endpoint pod's IP)."""
     from kubernetes import client
 
     resp = client.CoreV1Api(k8s_cluster.api).connect_get_namespaced_service_proxy_with_path(
-        f"{service}:{port}", ns, path.lstrip("/"), _preload_content=False, _request_timeout=10)
+        f"{service}:{port}", ns, path.lstrip("/"), _preload_content=False, _request_timeout=10
+    )
     body = resp.data.decode()
     assert resp.status == 200, body
     return json.loads(body) if as_json else body
@@ -76,18 +78,23 @@ def test_raycluster_ready_proxy_and_gc(k8s_cluster: Any, k8s_namespace: str, cus
 
     # The service proxy dials the head pod IP; it must reach the Ray dashboard behind it.
     service = rc["status"]["head"]["serviceName"]
-    version = wait_for("dashboard through the service proxy",
-                       lambda: _proxy_get(k8s_cluster, ns, service, "/api/version"), timeout=60)
+    version = wait_for(
+        "dashboard through the service proxy", lambda: _proxy_get(k8s_cluster, ns, service, "/api/version"), timeout=60
+    )
     assert "ray_version" in version
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayclusters", name)
     wait_for("RayCluster gone", lambda: _gone(custom, "rayclusters", ns, name), timeout=60)
-    wait_for("pods garbage-collected",
-             lambda: not core.list_namespaced_pod(ns, label_selector=f"ray.io/cluster={name}").items,
-             timeout=120)
-    wait_for("head service garbage-collected",
-             lambda: not [s for s in core.list_namespaced_service(ns).items if s.metadata.name == service],
-             timeout=120)
+    wait_for(
+        "pods garbage-collected",
+        lambda: not core.list_namespaced_pod(ns, label_selector=f"ray.io/cluster={name}").items,
+        timeout=120,
+    )
+    wait_for(
+        "head service garbage-collected",
+        lambda: not [s for s in core.list_namespaced_service(ns).items if s.metadata.name == service],
+        timeout=120,
+    )
 
 
 def _terminal(custom: Any, ns: str, name: str) -> dict[str, Any] | None:
@@ -100,11 +107,14 @@ def _terminal(custom: Any, ns: str, name: str) -> dict[str, Any] | None:
 
 def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, custom: Any, core: Any) -> None:
     ns, name = k8s_namespace, _name("job-ok")
-    entry = ("python -c \"import ray; ray.init(); "
-             "print('harness-answer', ray.get(ray.remote(lambda: 6 * 7).remote()))\"")
+    entry = "python -c \"import ray; ray.init(); print('harness-answer', ray.get(ray.remote(lambda: 6 * 7).remote()))\""
     custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", rayjob(name, ns, entry))
-    job = wait_for("RayJob terminal", lambda: _terminal(custom, ns, name), timeout=300,
-                   describe=lambda: _get(custom, "rayjobs", ns, name).get("status"))
+    job = wait_for(
+        "RayJob terminal",
+        lambda: _terminal(custom, ns, name),
+        timeout=300,
+        describe=lambda: _get(custom, "rayjobs", ns, name).get("status"),
+    )
     st = job["status"]
     assert (st["jobDeploymentStatus"], st["jobStatus"]) == ("Complete", "SUCCEEDED"), st
     assert st["jobId"]
@@ -121,16 +131,19 @@ def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, 
     assert any("harness-answer 42" in core.read_namespaced_pod_log(p.metadata.name, ns) for p in submitters)
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", name)
-    wait_for("RayJob's cluster gone", lambda: _gone(custom, "rayclusters", ns, st["rayClusterName"]),
-             timeout=120)
+    wait_for("RayJob's cluster gone", lambda: _gone(custom, "rayclusters", ns, st["rayClusterName"]), timeout=120)
 
 
 def test_rayjob_failing_entrypoint_is_app_failed(k8s_namespace: str, custom: Any) -> None:
     ns, name = k8s_namespace, _name("job-bad")
     entry = "python -c \"import sys; print('about to fail'); sys.exit(3)\""
     custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", rayjob(name, ns, entry))
-    job = wait_for("RayJob terminal", lambda: _terminal(custom, ns, name), timeout=300,
-                   describe=lambda: _get(custom, "rayjobs", ns, name).get("status"))
+    job = wait_for(
+        "RayJob terminal",
+        lambda: _terminal(custom, ns, name),
+        timeout=300,
+        describe=lambda: _get(custom, "rayjobs", ns, name).get("status"),
+    )
     st = job["status"]
     assert st["jobDeploymentStatus"] == "Failed", st
     assert st["jobStatus"] == "FAILED", st
@@ -161,23 +174,29 @@ def test_rayservice_serves_its_app(k8s_cluster: Any, k8s_namespace: str, custom:
     if not raylocal.has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
     ns, name = k8s_namespace, _name("svc")
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RayService",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {"serveConfigV2": SERVE_CONFIG, "rayClusterConfig": raycluster_spec(0)}}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RayService",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"serveConfigV2": SERVE_CONFIG, "rayClusterConfig": raycluster_spec(0)},
+    }
     custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayservices", body)
 
     def serving() -> dict[str, Any] | None:
         svc = _get(custom, "rayservices", ns, name)
         return svc if conditions(svc).get("Ready") == "True" else None
 
-    svc = wait_for("RayService Ready", serving, timeout=300,
-                   describe=lambda: _get(custom, "rayservices", ns, name).get("status"))
+    svc = wait_for(
+        "RayService Ready", serving, timeout=300, describe=lambda: _get(custom, "rayservices", ns, name).get("status")
+    )
     apps = svc["status"]["activeServiceStatus"]["applicationStatuses"]
     assert apps["echo"]["status"] == "RUNNING", apps
     # A real request through the serve service: API server -> pod IP -> Serve on the Ray head.
-    reply = wait_for("reply through the serve service",
-                     lambda: _proxy_get(k8s_cluster, ns, f"{name}-serve-svc", "/", port="serve", as_json=False),
-                     timeout=60)
+    reply = wait_for(
+        "reply through the serve service",
+        lambda: _proxy_get(k8s_cluster, ns, f"{name}-serve-svc", "/", port="serve", as_json=False),
+        timeout=60,
+    )
     assert reply == "hi from the harness"
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayservices", name)
