@@ -47,8 +47,12 @@ def has_serve(ray_bin: Path) -> bool:
 
 
 def clean_env() -> dict[str, str]:
+    # No proxy settings, and no RAY_* from the caller (a test session may point RAY_ADDRESS at
+    # another Ray head): harness processes only know the harness's own addresses.
     env = {
-        k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") and not k.startswith("RAY_")
     }
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     # Without this Ray replaces 127.0.0.1 by the machine's outward address (and binds there).
