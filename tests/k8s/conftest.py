@@ -8,13 +8,14 @@ stopped by PID at the end of the session.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,51 @@ def core(k8s_cluster: K8sCluster) -> Any:
     from kubernetes import client
 
     return client.CoreV1Api(k8s_cluster.api)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_for_role(
+    k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, list[dict[str, Any]]], str]:
+    """Factory: a kubeconfig for a new ServiceAccount bound to a Role with `rules` in the test
+    namespace (a TokenRequest token), to prove that a least-privilege Role is enough."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s_cluster.api)
+    rbac = client.RbacAuthorizationV1Api(k8s_cluster.api)
+    cfg = k8s_cluster.api.configuration
+    out_dir = tmp_path_factory.mktemp("kubeconfigs")
+
+    def make(name: str, rules: list[dict[str, Any]]) -> str:
+        ns = k8s_namespace
+        core.create_namespaced_service_account(ns, {"metadata": {"name": name}})
+        rbac.create_namespaced_role(ns, {"metadata": {"name": name}, "rules": rules})
+        rbac.create_namespaced_role_binding(
+            ns,
+            {
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+            },
+        )
+        token = core.create_namespaced_service_account_token(
+            name, ns, {"spec": {"expirationSeconds": 7200}}
+        ).status.token
+        cluster: dict[str, Any] = {"server": cfg.host}
+        if cfg.ssl_ca_cert:
+            cluster["certificate-authority"] = cfg.ssl_ca_cert
+        elif not cfg.verify_ssl:
+            cluster["insecure-skip-tls-verify"] = True
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": cluster}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": "c", "user": name, "namespace": ns}}],
+            "current-context": name,
+        }
+        path = out_dir / f"{name}.kubeconfig"
+        path.write_text(json.dumps(doc))
+        return str(path)
+
+    return make

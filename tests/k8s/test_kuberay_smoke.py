@@ -201,3 +201,23 @@ def test_rayservice_serves_its_app(k8s_cluster: Any, k8s_namespace: str, custom:
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayservices", name)
     wait_for("RayService gone", lambda: _gone(custom, "rayservices", ns, name), timeout=120)
+
+
+def test_rbac_is_enforced(k8s_namespace: str, kubeconfig_for_role: Any) -> None:
+    from kubernetes import client
+    from kubernetes import config as kconfig
+    from kubernetes.client.rest import ApiException
+
+    path = kubeconfig_for_role(
+        "reader", [{"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "list", "watch"]}]
+    )
+    custom = client.CustomObjectsApi(kconfig.new_client_from_config(config_file=path))
+    custom.list_namespaced_custom_object(GROUP, VERSION, k8s_namespace, "rayclusters")
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, k8s_namespace, "rayclusters", raycluster("forbidden", k8s_namespace)
+        )
+    assert err.value.status == 403
+    with pytest.raises(ApiException) as err:
+        custom.list_namespaced_custom_object(GROUP, VERSION, k8s_namespace, "rayjobs")
+    assert err.value.status == 403
