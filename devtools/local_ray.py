@@ -5,6 +5,7 @@ the PIDs of that session only. Used by ``make demo`` and the test fixtures.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +34,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_SHIM_SOURCE = Path(__file__).with_name("loopback") / "loopback_bind.c"
+_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "airflow-provider-kuberay"
+
+
+def loopback_shim() -> Path | None:
+    """
+    Build (once, into the user cache) the LD_PRELOAD shim that turns "listen everywhere" into
+    "listen on loopback"; ``None`` where no C compiler exists (the listener check then tells).
+    """
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    digest = hashlib.sha256(_SHIM_SOURCE.read_bytes()).hexdigest()[:12]
+    target = _CACHE / f"loopback-bind-{digest}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(partial), str(_SHIM_SOURCE), "-ldl"], check=True)
+        partial.replace(target)
+    return target
 
 
 def _ray_executable() -> str:
@@ -89,6 +112,9 @@ class LocalRayHead:
             "--disable-usage-stats", "--include-dashboard=true",
         ]  # fmt: skip
         env = {**os.environ, **_LOOPBACK_ENV}
+        shim = loopback_shim()
+        if shim is not None:
+            env["LD_PRELOAD"] = " ".join(filter(None, [str(shim), env.get("LD_PRELOAD", "")]))
         log = self.log_path.open("wb")
         # A new session: every Ray process shares it, so stop() can find exactly ours.
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)

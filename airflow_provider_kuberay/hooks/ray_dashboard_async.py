@@ -8,14 +8,15 @@ import ssl
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
+# Imported with the module, not inside coroutines: an import would block the triggerer's loop.
+import aiohttp
+
 from airflow_provider_kuberay.exceptions import RayDashboardError
 from airflow_provider_kuberay.hooks import ray_jobs_api as api
 from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
 from airflow_provider_kuberay.hooks.retry import is_transient_status
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 
 
@@ -54,8 +55,6 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
             self._session = None
 
     async def _client(self) -> tuple[aiohttp.ClientSession, DashboardEndpoint]:
-        import aiohttp
-
         endpoint = await self.aendpoint()
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -66,8 +65,6 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         return self._session, endpoint
 
     async def _send(self, request: api.ApiRequest) -> tuple[int, str]:
-        import aiohttp
-
         session, endpoint = await self._client()
         policy = self.retry_policy
         for attempt in range(1, policy.attempts + 1):
@@ -142,8 +139,6 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         Ray replays the log from its start on each connection and closes the socket when
         the job is over.
         """
-        import aiohttp
-
         session, endpoint = await self._client()
         url = endpoint.websocket_url + api.job_logs_tail_path(submission_id)
         try:

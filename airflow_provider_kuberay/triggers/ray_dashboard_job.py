@@ -11,6 +11,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kuberay.exceptions import RayDashboardError
+from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status.jobs_api import (
     JobOutcome,
@@ -79,8 +80,6 @@ class RayDashboardJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
-
         # The client is built here, inside the triggerer's loop, never at construction.
         async with RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url) as hook:
             try:
@@ -89,7 +88,7 @@ class RayDashboardJobTrigger(BaseTrigger):
                 event = job_event(self.submission_id, JobOutcome.ERROR, message=str(err))
         yield TriggerEvent(event)
 
-    async def _follow(self, hook: Any) -> dict[str, Any]:
+    async def _follow(self, hook: RayDashboardAsyncHook) -> dict[str, Any]:
         streamer = asyncio.create_task(self._stream_logs(hook)) if self.stream_logs else None
         try:
             verdict = await self._wait_until_terminal(hook)
@@ -112,7 +111,7 @@ class RayDashboardJobTrigger(BaseTrigger):
         log_tail = "" if verdict.succeeded else await self._log_tail(hook)
         return job_event(self.submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
 
-    async def _wait_until_terminal(self, hook: Any) -> JobsApiVerdict | None:
+    async def _wait_until_terminal(self, hook: RayDashboardAsyncHook) -> JobsApiVerdict | None:
         while True:
             verdict = judge_job(await hook.get_job_info(self.submission_id))
             if verdict.terminal:
@@ -122,7 +121,7 @@ class RayDashboardJobTrigger(BaseTrigger):
                 return None
             await asyncio.sleep(self.poll_interval)
 
-    async def _stream_logs(self, hook: Any) -> None:
+    async def _stream_logs(self, hook: RayDashboardAsyncHook) -> None:
         forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         try:
             async for chunk in hook.tail_job_logs(self.submission_id):
@@ -132,7 +131,7 @@ class RayDashboardJobTrigger(BaseTrigger):
         finally:
             forwarder.flush()
 
-    async def _log_tail(self, hook: Any) -> str:
+    async def _log_tail(self, hook: RayDashboardAsyncHook) -> str:
         try:
             return last_lines(await hook.get_job_logs(self.submission_id), self.log_tail_lines)
         except RayDashboardError as err:

@@ -1,0 +1,44 @@
+"""
+Shared test set-up. Airflow reads its configuration at import, so an isolated AIRFLOW_HOME on
+SQLite is set here, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kuberay-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import pytest  # noqa: E402
+
+from tests.support.fake_dashboard import FakeDashboard, running_fake_dashboard  # noqa: E402
+
+
+@pytest.fixture
+def fake_dashboard() -> Iterator[FakeDashboard]:
+    """A fake Ray dashboard on loopback (the unit tier's HTTP boundary)."""
+    yield from running_fake_dashboard()
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[object]:
+    """One real local Ray head on 127.0.0.1 for the whole session, stopped by PID at the end."""
+    from devtools.local_ray import LocalRayHead
+
+    head = LocalRayHead(num_cpus=4).start()
+    exposed = head.non_loopback_listeners()
+    try:
+        assert not exposed, f"the Ray head listens off loopback: {exposed}"
+        yield head
+    finally:
+        head.stop()
+        assert not head.session_pids(), "Ray processes were left behind"

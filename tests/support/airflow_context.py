@@ -1,0 +1,25 @@
+"""A minimal task-instance stand-in for calling operators' execute() in the unit tier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass
+class FakeTaskInstance:
+    dag_id: str = "dag"
+    task_id: str = "task"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    start_date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def context_for(ti: FakeTaskInstance | None = None) -> dict[str, Any]:
+    return {"ti": ti or FakeTaskInstance()}

@@ -1,0 +1,223 @@
+"""
+A fake Ray dashboard on 127.0.0.1 for the unit tier: the HTTP boundary is real (sockets, status
+codes, websockets), the Ray behind it is a small in-memory job table with scriptable faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class FakeJob:
+    submission_id: str
+    entrypoint: str
+    status: str = "PENDING"
+    message: str = "Job has not started yet."
+    logs: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    runtime_env: dict[str, Any] | None = None
+    error_type: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "type": "SUBMISSION",
+            "job_id": None,
+            "submission_id": self.submission_id,
+            "status": self.status,
+            "entrypoint": self.entrypoint,
+            "message": self.message,
+            "error_type": self.error_type,
+            "metadata": self.metadata or None,
+            "runtime_env": self.runtime_env,
+        }
+
+
+class FakeDashboard:
+    """
+    Serve the Jobs/Serve REST routes the provider uses. ``fail_next(path_prefix, status, times)``
+    scripts transient errors; ``requests`` records every call as ``(method, path)``.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, FakeJob] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.packages: dict[str, bytes] = {}
+        self.serve_config: dict[str, Any] = {"applications": {}}
+        self.duplicate_status = 500
+        self.log_chunks: dict[str, list[str]] = {}
+        self._faults: list[list[Any]] = []
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- scripting ------------------------------------------------------------------------------
+    def fail_next(self, path_prefix: str, status: int, times: int = 1) -> None:
+        self._faults.append([path_prefix, status, times])
+
+    def add_job(self, submission_id: str, status: str = "RUNNING", **kwargs: Any) -> FakeJob:
+        job = FakeJob(submission_id=submission_id, entrypoint=kwargs.pop("entrypoint", "python x.py"), status=status)
+        for key, value in kwargs.items():
+            setattr(job, key, value)
+        self.jobs[submission_id] = job
+        return job
+
+    def calls(self, method: str) -> list[str]:
+        return [path for m, path in self.requests if m == method]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- server ---------------------------------------------------------------------------------
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record_and_fault])
+        app.router.add_get("/api/version", self._version)
+        app.router.add_post("/api/jobs/", self._submit)
+        app.router.add_get("/api/jobs/", self._list)
+        app.router.add_get("/api/jobs/{id}", self._info)
+        app.router.add_delete("/api/jobs/{id}", self._delete)
+        app.router.add_post("/api/jobs/{id}/stop", self._stop)
+        app.router.add_get("/api/jobs/{id}/logs", self._logs)
+        app.router.add_get("/api/jobs/{id}/logs/tail", self._tail)
+        app.router.add_get("/api/packages/{protocol}/{name}", self._package_get)
+        app.router.add_put("/api/packages/{protocol}/{name}", self._package_put)
+        app.router.add_get("/api/serve/applications/", self._serve_get)
+        app.router.add_put("/api/serve/applications/", self._serve_put)
+        app.router.add_delete("/api/serve/applications/", self._serve_delete)
+        return app
+
+    @web.middleware
+    async def _record_and_fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        for fault in self._faults:
+            prefix, status, times = fault
+            if times > 0 and request.path.startswith(prefix):
+                fault[2] -= 1
+                return web.Response(status=status, text=f"scripted failure {status}")
+        return await handler(request)
+
+    def start(self) -> FakeDashboard:
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+
+            async def boot() -> None:
+                self._runner = web.AppRunner(self._app())
+                await self._runner.setup()
+                site = web.TCPSite(self._runner, "127.0.0.1", 0)
+                await site.start()
+                self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                ready.set()
+
+            self._loop.run_until_complete(boot())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    # -- handlers -------------------------------------------------------------------------------
+    def _job(self, request: web.Request) -> FakeJob:
+        job = self.jobs.get(request.match_info["id"])
+        if job is None:
+            raise web.HTTPNotFound(text=f"Job {request.match_info['id']} does not exist")
+        return job
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": "4", "ray_version": "2.60.0-fake"})
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        submission_id = body["submission_id"]
+        if submission_id in self.jobs:
+            return web.Response(
+                status=self.duplicate_status,
+                text=f"Traceback...\nValueError: Job with submission_id {submission_id} already exists. "
+                "Please use a different submission_id.",
+            )
+        self.jobs[submission_id] = FakeJob(
+            submission_id=submission_id,
+            entrypoint=body["entrypoint"],
+            metadata=body.get("metadata") or {},
+            runtime_env=body.get("runtime_env"),
+        )
+        self.last_submission = body
+        return web.json_response({"job_id": None, "submission_id": submission_id})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response([job.details() for job in self.jobs.values()])
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return web.json_response(self._job(request).details())
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        del self.jobs[job.submission_id]
+        return web.json_response({"deleted": True})
+
+    async def _stop(self, request: web.Request) -> web.Response:
+        job = self._job(request)
+        was_running = job.status in ("PENDING", "RUNNING")
+        if was_running:
+            job.status, job.message = "STOPPED", "Job was intentionally stopped."
+        return web.json_response({"stopped": was_running})
+
+    async def _logs(self, request: web.Request) -> web.Response:
+        return web.json_response({"logs": self._job(request).logs})
+
+    async def _tail(self, request: web.Request) -> web.StreamResponse:
+        job = self._job(request)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for chunk in self.log_chunks.get(job.submission_id, [job.logs] if job.logs else []):
+            await ws.send_str(chunk)
+            await asyncio.sleep(0.01)
+        await ws.close()
+        return ws
+
+    async def _package_get(self, request: web.Request) -> web.Response:
+        uri = f"{request.match_info['protocol']}://{request.match_info['name']}"
+        return web.Response(status=200 if uri in self.packages else 404)
+
+    async def _package_put(self, request: web.Request) -> web.Response:
+        uri = f"{request.match_info['protocol']}://{request.match_info['name']}"
+        self.packages[uri] = await request.read()
+        return web.Response()
+
+    async def _serve_get(self, request: web.Request) -> web.Response:
+        return web.json_response(self.serve_config)
+
+    async def _serve_put(self, request: web.Request) -> web.Response:
+        self.serve_config = await request.json()
+        return web.Response()
+
+    async def _serve_delete(self, request: web.Request) -> web.Response:
+        self.serve_config = {"applications": {}}
+        return web.Response()
+
+
+def running_fake_dashboard() -> Iterator[FakeDashboard]:
+    """Generator body for a pytest fixture."""
+    fake = FakeDashboard().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

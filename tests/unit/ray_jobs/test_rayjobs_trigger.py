@@ -1,0 +1,103 @@
+"""RayDashboardJobTrigger against a fake dashboard: events, serialization, no blocking, no deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
+from tests.support.fake_dashboard import FakeDashboard
+from tests.support.loop_watchdog import first_event, run_watched
+
+
+def _trigger(fake: FakeDashboard, **kwargs: Any) -> RayDashboardJobTrigger:
+    return RayDashboardJobTrigger(submission_id="s1", dashboard_url=fake.url, poll_interval=0.05, **kwargs)
+
+
+def _later(seconds: float, action: Any) -> None:
+    threading.Timer(seconds, action).start()
+
+
+def test_serializes_everything_needed_to_resume() -> None:
+    trigger = RayDashboardJobTrigger(
+        submission_id="s1", ray_dashboard_conn_id="ray", dashboard_url=None, poll_interval=2, deadline=123.0
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_kuberay.triggers.ray_dashboard_job.RayDashboardJobTrigger"
+    rebuilt = RayDashboardJobTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_success_event_and_streamed_lines(fake_dashboard: FakeDashboard, capsys: pytest.CaptureFixture[str]) -> None:
+    job = fake_dashboard.add_job("s1", status="RUNNING")
+    fake_dashboard.log_chunks["s1"] = ["step 1\nstep", " 2\n"]
+
+    def finish() -> None:
+        job.status, job.message = "SUCCEEDED", "Job finished successfully."
+
+    _later(0.3, finish)
+    event, slow = run_watched(first_event(_trigger(fake_dashboard)))
+    logged = capsys.readouterr().out  # Airflow's structured logger writes to stdout
+    assert event["outcome"] == "succeeded" and event["status"] == "SUCCEEDED"
+    assert event["log_tail"] == ""
+    assert "[ray] step 1" in logged and "[ray] step 2" in logged
+    assert slow == []
+
+
+def test_job_already_terminal_is_judged_not_assumed(fake_dashboard: FakeDashboard) -> None:
+    fake_dashboard.add_job("s1", status="FAILED", message="exit code 1", logs="a\nb\nTraceback: boom\n")
+    event, _ = run_watched(first_event(_trigger(fake_dashboard, log_tail_lines=2)))
+    assert event["outcome"] == "failed"
+    assert event["message"] == "exit code 1"
+    assert event["log_tail"] == "b\nTraceback: boom"
+
+
+def test_stopped_is_a_failure(fake_dashboard: FakeDashboard) -> None:
+    fake_dashboard.add_job("s1", status="STOPPED", message="Job was intentionally stopped.")
+    event, _ = run_watched(first_event(_trigger(fake_dashboard, stream_logs=False)))
+    assert (event["outcome"], event["status"]) == ("failed", "STOPPED")
+
+
+def test_deadline_yields_timeout_and_never_stops_or_deletes(fake_dashboard: FakeDashboard) -> None:
+    fake_dashboard.add_job("s1", status="RUNNING", logs="working\n")
+    event, _ = run_watched(first_event(_trigger(fake_dashboard, deadline=time.time() + 0.3)))
+    assert event["outcome"] == "timeout"
+    assert "still running at the deadline" in event["message"]
+    assert event["log_tail"] == "working"
+    assert fake_dashboard.jobs["s1"].status == "RUNNING"
+    assert fake_dashboard.calls("DELETE") == [] and fake_dashboard.calls("POST") == []
+
+
+def test_unknown_job_gives_an_error_event(fake_dashboard: FakeDashboard) -> None:
+    event, _ = run_watched(first_event(_trigger(fake_dashboard)))
+    assert event["outcome"] == "error"
+    assert "does not exist" in event["message"]
+
+
+def test_cancelled_trigger_leaves_the_job_alone(fake_dashboard: FakeDashboard) -> None:
+    fake_dashboard.add_job("s1", status="RUNNING")
+
+    async def cancel_midway() -> None:
+        task = asyncio.ensure_future(first_event(_trigger(fake_dashboard)))
+        await asyncio.sleep(0.3)
+        task.cancel()  # what the triggerer does on shutdown or reassignment
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        trigger = _trigger(fake_dashboard)
+        trigger.cleanup()
+
+    run_watched(cancel_midway())
+    assert fake_dashboard.jobs["s1"].status == "RUNNING"
+    assert fake_dashboard.calls("DELETE") == [] and fake_dashboard.calls("POST") == []
+
+
+def test_the_watchdog_catches_a_blocking_call() -> None:
+    async def blocking() -> None:
+        time.sleep(0.1)
+
+    _, slow = run_watched(blocking())
+    assert slow, "the watchdog must report a 100 ms blocking call"
