@@ -105,10 +105,13 @@ def _terminal(custom: Any, ns: str, name: str) -> dict[str, Any] | None:
     return None
 
 
-def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, custom: Any, core: Any) -> None:
+@pytest.mark.parametrize("mode", ["K8sJobMode", "HTTPMode"])
+def test_rayjob_runs_on_ray_and_completes(
+    k8s_cluster: Any, k8s_namespace: str, custom: Any, core: Any, mode: str
+) -> None:
     ns, name = k8s_namespace, _name("job-ok")
     entry = "python -c \"import ray; ray.init(); print('harness-answer', ray.get(ray.remote(lambda: 6 * 7).remote()))\""
-    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", rayjob(name, ns, entry))
+    custom.create_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", rayjob(name, ns, entry, submissionMode=mode))
     job = wait_for(
         "RayJob terminal",
         lambda: _terminal(custom, ns, name),
@@ -124,14 +127,22 @@ def test_rayjob_runs_on_ray_and_completes(k8s_cluster: Any, k8s_namespace: str, 
     rc = _get(custom, "rayclusters", ns, st["rayClusterName"])
     logs = _proxy_get(k8s_cluster, ns, rc["status"]["head"]["serviceName"], f"/api/jobs/{st['jobId']}/logs")
     assert "harness-answer 42" in logs["logs"]
+    if mode == "K8sJobMode":
+        _check_submitter_log(core, ns, name)
+    _delete_job(custom, ns, name, st["rayClusterName"])
+
+
+def _check_submitter_log(core: Any, ns: str, name: str) -> None:
     # The K8sJobMode submitter really ran `ray job submit` + `ray job logs --follow`: its pod log
     # (pods/log, served by the node) carries the job's output too.
     submitters = core.list_namespaced_pod(ns, label_selector=f"batch.kubernetes.io/job-name={name}").items
     assert submitters, "no submitter pod"
     assert any("harness-answer 42" in core.read_namespaced_pod_log(p.metadata.name, ns) for p in submitters)
 
+
+def _delete_job(custom: Any, ns: str, name: str, cluster: str) -> None:
     custom.delete_namespaced_custom_object(GROUP, VERSION, ns, "rayjobs", name)
-    wait_for("RayJob's cluster gone", lambda: _gone(custom, "rayclusters", ns, st["rayClusterName"]), timeout=120)
+    wait_for("RayJob's cluster gone", lambda: _gone(custom, "rayclusters", ns, cluster), timeout=120)
 
 
 def test_rayjob_failing_entrypoint_is_app_failed(k8s_namespace: str, custom: Any) -> None:
