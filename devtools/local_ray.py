@@ -5,6 +5,7 @@ the PIDs of that session only. Used by ``make demo`` and the test fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -207,10 +208,8 @@ class LocalRayHead:
             return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.session_pids():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
             end = time.monotonic() + timeout
             while self.session_pids() and time.monotonic() < end:
                 self._process.poll()

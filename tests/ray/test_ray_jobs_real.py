@@ -44,7 +44,9 @@ def _ti() -> FakeTaskInstance:
 
 def test_success_streams_output_into_the_task_log(ray_head: Any, capsys: pytest.CaptureFixture[str]) -> None:
     ti = _ti()
-    program = "import ray; ray.init(); print('sum', sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(5)])))"
+    program = (
+        "import ray; ray.init(); print('sum', sum(ray.get([ray.remote(lambda x: x * x).remote(i) for i in range(5)])))"
+    )
     op = _operator(ray_head, f'python -c "{program}"')
     sid = op.execute(context_for(ti))
     assert ti.xcoms["job_status"] == "SUCCEEDED"
@@ -71,7 +73,7 @@ def test_on_kill_stops_the_submitted_job(ray_head: Any) -> None:
     def run() -> None:
         try:
             op.execute(context_for(ti))
-        except BaseException as err:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as err:
             outcome["error"] = err
 
     worker = threading.Thread(target=run)
@@ -92,7 +94,9 @@ def test_on_kill_stops_the_submitted_job(ray_head: Any) -> None:
 def test_a_restarted_worker_adopts_the_running_job(ray_head: Any) -> None:
     ti = _ti()
     hook = _hook(ray_head)
-    first = _operator(ray_head, "python -c \"import time; time.sleep(4); print('done once')\"", wait_for_completion=False)
+    first = _operator(
+        ray_head, "python -c \"import time; time.sleep(4); print('done once')\"", wait_for_completion=False
+    )
     sid = first.execute(context_for(ti))
     # Same task instance and try: a worker that died and came back.
     second = _operator(ray_head, "python -c \"import time; time.sleep(4); print('done once')\"")
@@ -109,22 +113,30 @@ def test_runtime_env_working_dir_is_shipped(ray_head: Any, tmp_path: Path, capsy
     assert "[ray] shipped-with-the-job" in capsys.readouterr().out
 
 
-def test_trigger_follows_a_real_job_without_blocking_the_loop(ray_head: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_trigger_follows_a_real_job_without_blocking_the_loop(
+    ray_head: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     hook = _hook(ray_head)
     sid = f"trigger-{uuid.uuid4().hex[:8]}"
-    hook.submit_job(entrypoint="python -c \"import time; print('tick', flush=True); time.sleep(2); print('tock')\"", submission_id=sid)
+    hook.submit_job(
+        entrypoint="python -c \"import time; print('tick', flush=True); time.sleep(2); print('tock')\"",
+        submission_id=sid,
+    )
     trigger = RayDashboardJobTrigger(submission_id=sid, dashboard_url=ray_head.dashboard_url, poll_interval=0.2)
     event, slow = run_watched(first_event(trigger), threshold=0.05)
     assert slow == [], f"the trigger blocked the event loop: {slow}"
     assert event["outcome"] == "succeeded"
     out = capsys.readouterr().out
-    assert "[ray] tick" in out and "[ray] tock" in out
+    assert "[ray] tick" in out
+    assert "[ray] tock" in out
 
 
 def test_log_lines_arrive_while_the_job_runs(ray_head: Any) -> None:
     hook = _hook(ray_head)
     sid = f"live-{uuid.uuid4().hex[:8]}"
-    hook.submit_job(entrypoint="python -u -c \"import time; print('early'); time.sleep(4); print('late')\"", submission_id=sid)
+    hook.submit_job(
+        entrypoint="python -u -c \"import time; print('early'); time.sleep(4); print('late')\"", submission_id=sid
+    )
 
     async def first_line_time() -> float:
         async with RayDashboardAsyncHook(None, dashboard_url=ray_head.dashboard_url) as async_hook:

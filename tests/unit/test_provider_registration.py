@@ -41,7 +41,9 @@ def test_every_registered_class_imports() -> None:
     from airflow.sdk.module_loading import import_string
 
     info = get_provider_info()
-    modules = [m for group in ("operators", "sensors", "hooks", "triggers") for e in info[group] for m in e["python-modules"]]
+    modules = [
+        m for group in ("operators", "sensors", "hooks", "triggers") for e in info[group] for m in e["python-modules"]
+    ]
     for module in modules:
         __import__(module)
     for link in info["extra-links"]:

@@ -39,8 +39,10 @@ def test_duplicate_submission_is_recognised_in_old_and_new_ray(status: int) -> N
 
 
 def test_other_errors_carry_the_last_line_of_rays_answer() -> None:
-    with pytest.raises(RayDashboardError, match="HTTP 400 .*TypeError: bad field") as info:
-        api.raise_for_answer(api.submit_job(entrypoint="x", submission_id="s"), 400, "Traceback\n  ...\nTypeError: bad field")
+    with pytest.raises(RayDashboardError, match=r"HTTP 400 .*TypeError: bad field") as info:
+        api.raise_for_answer(
+            api.submit_job(entrypoint="x", submission_id="s"), 400, "Traceback\n  ...\nTypeError: bad field"
+        )
     assert info.value.http_status == 400
 
 

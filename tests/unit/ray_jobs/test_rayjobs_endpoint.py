@@ -44,7 +44,9 @@ def test_token_headers_tls_and_timeout_from_extras() -> None:
 
 
 def test_prefixed_extras_of_older_forms_are_read() -> None:
-    endpoint = endpoint_from_connection(_conn(host="https://ray.test", extra={"extra__ray_dashboard__verify_ssl": "false"}))
+    endpoint = endpoint_from_connection(
+        _conn(host="https://ray.test", extra={"extra__ray_dashboard__verify_ssl": "false"})
+    )
     assert endpoint.verify is False
 
 

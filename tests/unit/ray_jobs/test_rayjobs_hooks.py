@@ -89,9 +89,9 @@ def test_unreachable_dashboard_gives_up_after_the_bounded_attempts() -> None:
     from devtools.local_ray import free_port
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with pytest.raises(RayDashboardError, match="unreachable .* after 3 attempts"):
+    with pytest.raises(RayDashboardError, match=r"unreachable .* after 3 attempts"):
         RayDashboardHook(None, dashboard_url=url, retry_policy=FAST).list_jobs()
-    with pytest.raises(RayDashboardError, match="unreachable .* after 3 attempts"):
+    with pytest.raises(RayDashboardError, match=r"unreachable .* after 3 attempts"):
         _run_closing(RayDashboardAsyncHook(None, dashboard_url=url, retry_policy=FAST), lambda hook: hook.list_jobs())
 
 

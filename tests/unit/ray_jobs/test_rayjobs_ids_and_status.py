@@ -25,7 +25,8 @@ def test_submission_ids_are_stable_and_distinct() -> None:
         submission_id_for("dag", "task", "run1", 1),
         submission_id_for("dag", "task2", "run1"),
     }
-    assert first not in others and len(others) == 4
+    assert first not in others
+    assert len(others) == 4
     assert first.startswith("airflow-dag.task-")
 
 
@@ -84,6 +85,7 @@ def test_lines_are_forwarded_whole_across_chunks() -> None:
         forwarder.feed(chunk)
     assert lines == ["hello", "world", ""]
     forwarder.flush()
-    assert lines[-1] == "last" and forwarder.lines_forwarded == 4
+    assert lines[-1] == "last"
+    assert forwarder.lines_forwarded == 4
     assert last_lines("a\n\nb\nc\n", 2) == "b\nc"
     assert last_lines("a", 0) == ""

@@ -23,7 +23,12 @@ FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01)
 
 
 def _operator(fake: FakeDashboard, **kwargs: Any) -> KubeRaySubmitJobOperator:
-    defaults: dict[str, Any] = {"task_id": "task", "entrypoint": "python a.py", "deferrable": False, "poll_interval": 0.05}
+    defaults: dict[str, Any] = {
+        "task_id": "task",
+        "entrypoint": "python a.py",
+        "deferrable": False,
+        "poll_interval": 0.05,
+    }
     op = KubeRaySubmitJobOperator(**{**defaults, **kwargs}, dashboard_url=fake.url, ray_dashboard_conn_id=None)
     op.__dict__["hook"] = RayDashboardHook(None, dashboard_url=fake.url, retry_policy=FAST)
     return op
@@ -82,13 +87,16 @@ def test_success_pushes_xcoms_and_returns_the_submission_id(fake_dashboard: Fake
     sent = fake_dashboard.last_submission
     assert sent["runtime_env"] == {"env_vars": {"A": "1"}}
     assert sent["entrypoint_num_cpus"] == 1
-    assert sent["metadata"]["team"] == "ml" and sent["metadata"]["airflow_try_number"] == "1"
+    assert sent["metadata"]["team"] == "ml"
+    assert sent["metadata"]["airflow_try_number"] == "1"
 
 
 def test_failure_raises_with_rays_message_and_log_tail(fake_dashboard: FakeDashboard) -> None:
     ti = FakeTaskInstance()
     sid = _expected_id(ti)
-    fake_dashboard.add_job(sid, status="FAILED", message="Job entrypoint command failed with exit code 3", logs="x\ny\nValueError: bad\n")
+    fake_dashboard.add_job(
+        sid, status="FAILED", message="Job entrypoint command failed with exit code 3", logs="x\ny\nValueError: bad\n"
+    )
     fake_dashboard.jobs[sid].metadata = {"airflow_try_number": "1"}
     with pytest.raises(RayJobFailedError, match="exit code 3") as info:
         _operator(fake_dashboard, log_tail_lines=2).execute(context_for(ti))
@@ -134,7 +142,10 @@ def test_deferrable_defers_with_everything_the_trigger_needs(fake_dashboard: Fak
 def test_execute_complete_judges_the_event_alone(fake_dashboard: FakeDashboard) -> None:
     op = _operator(fake_dashboard)
     ti = FakeTaskInstance()
-    assert op.execute_complete(context_for(ti), {"submission_id": "s", "outcome": "succeeded", "status": "SUCCEEDED"}) == "s"
+    assert (
+        op.execute_complete(context_for(ti), {"submission_id": "s", "outcome": "succeeded", "status": "SUCCEEDED"})
+        == "s"
+    )
     with pytest.raises(RayJobFailedError, match="could not be followed: boom"):
         op.execute_complete(context_for(ti), {"submission_id": "s", "outcome": "error", "message": "boom"})
 
@@ -161,7 +172,9 @@ def test_on_kill_stops_only_the_job_this_task_submitted(fake_dashboard: FakeDash
 
 def test_sensor_pokes_and_fails_with_the_reason(fake_dashboard: FakeDashboard) -> None:
     job = fake_dashboard.add_job("s", status="RUNNING")
-    sensor = KubeRayJobSensor(task_id="wait", submission_id="s", ray_dashboard_conn_id=None, dashboard_url=fake_dashboard.url)
+    sensor = KubeRayJobSensor(
+        task_id="wait", submission_id="s", ray_dashboard_conn_id=None, dashboard_url=fake_dashboard.url
+    )
     assert sensor.poke(context_for()) is False
     job.status = "SUCCEEDED"
     assert sensor.poke(context_for()) is True

@@ -47,7 +47,8 @@ def test_zip_is_deterministic_and_skips_caches_and_excludes(tmp_path: Path) -> N
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert names == ["main.py", "pkg/data.txt"]
     parent = zipfile.ZipFile(io.BytesIO(zip_directory(root, [], include_parent_dir=True))).namelist()
-    assert "wd/main.py" in parent and "wd/big.bin" in parent
+    assert "wd/main.py" in parent
+    assert "wd/big.bin" in parent
 
 
 def test_local_dirs_are_found_and_uris_left_alone(tmp_path: Path) -> None:
@@ -60,7 +61,9 @@ def test_local_dirs_are_found_and_uris_left_alone(tmp_path: Path) -> None:
         ("runtime_env.py_modules[0]", True),
     ]
     uri, content = packages[0].build([])
-    assert uri.startswith("gcs://_ray_pkg_") and uri.endswith(".zip") and content
+    assert uri.startswith("gcs://_ray_pkg_")
+    assert uri.endswith(".zip")
+    assert content
     assert packages[0].build([])[0] == uri  # same tree, same URI: uploads are skipped next time
     replaced = with_uploaded_packages(env, {"working_dir": uri, "runtime_env.py_modules[0]": "gcs://m.zip"})
     assert replaced == {"working_dir": uri, "py_modules": ["gcs://m.zip", "s3://bucket/m.zip"]}

@@ -42,9 +42,11 @@ def test_success_event_and_streamed_lines(fake_dashboard: FakeDashboard, capsys:
     _later(0.3, finish)
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     logged = capsys.readouterr().out  # Airflow's structured logger writes to stdout
-    assert event["outcome"] == "succeeded" and event["status"] == "SUCCEEDED"
+    assert event["outcome"] == "succeeded"
+    assert event["status"] == "SUCCEEDED"
     assert event["log_tail"] == ""
-    assert "[ray] step 1" in logged and "[ray] step 2" in logged
+    assert "[ray] step 1" in logged
+    assert "[ray] step 2" in logged
     assert slow == []
 
 
@@ -69,7 +71,8 @@ def test_deadline_yields_timeout_and_never_stops_or_deletes(fake_dashboard: Fake
     assert "still running at the deadline" in event["message"]
     assert event["log_tail"] == "working"
     assert fake_dashboard.jobs["s1"].status == "RUNNING"
-    assert fake_dashboard.calls("DELETE") == [] and fake_dashboard.calls("POST") == []
+    assert fake_dashboard.calls("DELETE") == []
+    assert fake_dashboard.calls("POST") == []
 
 
 def test_unknown_job_gives_an_error_event(fake_dashboard: FakeDashboard) -> None:
@@ -92,12 +95,13 @@ def test_cancelled_trigger_leaves_the_job_alone(fake_dashboard: FakeDashboard) -
 
     run_watched(cancel_midway())
     assert fake_dashboard.jobs["s1"].status == "RUNNING"
-    assert fake_dashboard.calls("DELETE") == [] and fake_dashboard.calls("POST") == []
+    assert fake_dashboard.calls("DELETE") == []
+    assert fake_dashboard.calls("POST") == []
 
 
 def test_the_watchdog_catches_a_blocking_call() -> None:
     async def blocking() -> None:
-        time.sleep(0.1)
+        time.sleep(0.1)  # noqa: ASYNC251 - the blocking call the watchdog must see
 
     _, slow = run_watched(blocking())
     assert slow, "the watchdog must report a 100 ms blocking call"
