@@ -46,6 +46,21 @@ def has_serve(ray_bin: Path) -> bool:
     )
 
 
+def _quiet_head_env(temp_dir: str) -> dict[str, str]:
+    """Keep the Ray head's dashboard off the network even with usage stats disabled.
+
+    Its usage module still (1) probes cloud metadata endpoints (169.254.169.254 and a DNS name)
+    unless ~/ray_bootstrap_config.yaml exists, and (2) posts a "disabled" report to Ray's usage
+    server. HOME points at a directory of ours holding an empty bootstrap config, and the report
+    URL at a loopback port where nothing listens.
+    """
+    home = Path(temp_dir) / "home"
+    home.mkdir(exist_ok=True)
+    (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+    (closed,) = free_ports(1)
+    return {"HOME": str(home), "RAY_USAGE_STATS_REPORT_URL": f"http://127.0.0.1:{closed}/"}
+
+
 def clean_env() -> dict[str, str]:
     # No proxy settings, and no RAY_* from the caller (a test session may point RAY_ADDRESS at
     # another Ray head): harness processes only know the harness's own addresses.
@@ -92,6 +107,7 @@ def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.
     ]
     env = clean_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(RAYAPPS), env.get("PYTHONPATH")) if p)
+    env.update(_quiet_head_env(temp_dir))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
