@@ -69,12 +69,30 @@ def _used_indexes() -> set[int]:
 
 
 def create(prefix: str = "krh") -> PodNetwork:
-    used = _used_indexes()
-    index = next(i for i in range(10, 250) if i not in used)
-    net = PodNetwork(f"{prefix}-{os.getpid()}-{index}", index)
+    """Make a pod network on the first free index (another harness may be racing for one)."""
+    last = ""
+    for index in range(10, 250):
+        if index in _used_indexes():
+            continue
+        net = PodNetwork(f"{prefix}-{os.getpid()}-{index}", index)
+        try:
+            _setup(net)
+            return net
+        except subprocess.CalledProcessError as e:
+            last = e.stderr.strip()
+            if "exists" not in last:
+                break
+    raise RuntimeError(f"cannot create the pod network namespace: {last}")
+
+
+def _setup(net: PodNetwork) -> None:
+    _ip("netns", "add", net.name)
     try:
-        _ip("netns", "add", net.name)
         _ip("link", "add", net.veth_host, "type", "veth", "peer", "name", net.veth_ns)
+    except subprocess.CalledProcessError:
+        _ip("netns", "del", net.name, check=False)  # the veth name is someone else's: keep it
+        raise
+    try:
         _ip("link", "set", net.veth_ns, "netns", net.name)
         _ip("addr", "add", f"{net.host_ip}/30", "dev", net.veth_host)
         _ip("link", "set", net.veth_host, "up")
@@ -85,16 +103,16 @@ def create(prefix: str = "krh") -> PodNetwork:
         # ever routed anywhere else; the namespace has no default route at all.
         _ip("-n", net.name, "route", "add", "local", str(net.pod_cidr), "dev", "lo")
         _ip("route", "add", str(net.pod_cidr), "via", net.ns_ip, "dev", net.veth_host, "src", net.host_ip)
-    except subprocess.CalledProcessError as e:
-        remove(net)
-        raise RuntimeError(f"cannot create network namespace: {e.stderr.strip()}") from e
-    return net
+    except subprocess.CalledProcessError:
+        remove(net)  # both ends were made here
+        raise
 
 
 def remove(net: PodNetwork) -> None:
     # Deleting the namespace destroys its veth end, which removes the peer and the host route.
     _ip("netns", "del", net.name, check=False)
-    _ip("link", "del", net.veth_host, check=False)
+    if not exists(net.name):
+        _ip("link", "del", net.veth_host, check=False)
 
 
 def exists(name: str) -> bool:
