@@ -28,3 +28,32 @@ class DuplicateSubmissionError(RayDashboardError):
 
 class RayJobFailedError(AirflowException):
     """A Ray job ended in a state other than SUCCEEDED, or could not be followed to its end."""
+
+
+class KubeRayApiError(AirflowException):
+    """
+    The Kubernetes API answered a request with an error, or could not be reached.
+
+    :param message: what went wrong, including the API's own ``message``.
+    :param http_status: the HTTP status, or ``None`` when no answer arrived.
+    """
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class KubeRayNotFoundError(KubeRayApiError):
+    """The object does not exist (HTTP 404)."""
+
+
+class KubeRayConflictError(KubeRayApiError):
+    """The object exists already, or changed under us (HTTP 409: AlreadyExists or Conflict)."""
+
+
+class KubeRayUnavailableError(KubeRayApiError):
+    """The API could not answer now (unreachable, 429 or 5xx), retries included."""
+
+
+class KubeRayTimeoutError(KubeRayApiError):
+    """Kubernetes did not reach the awaited state in time (e.g. an object not gone after deletion)."""

@@ -24,12 +24,15 @@ class DashboardEndpoint:
     :param headers: extra request headers (authentication included); never shown in ``repr``.
     :param verify: TLS verification: ``True`` (default), ``False``, or a CA bundle path.
     :param timeout: seconds allowed for one request.
+    :param client_cert: ``(certificate file, key file)`` of a TLS client certificate, e.g. the
+        Kubernetes credentials when the dashboard is reached through the API server's proxy.
     """
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     verify: bool | str = True
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    client_cert: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
