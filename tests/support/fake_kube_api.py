@@ -179,6 +179,14 @@ class FakeKubeApi:
             "current-context": "fake",
         }
 
+    def connection_json(self, **extra: Any) -> str:
+        """
+        A ``kuberay`` connection reaching this server with an inline kubeconfig, as JSON for an
+        ``AIRFLOW_CONN_<ID>`` environment variable; ``extra`` adds fields (namespace, dashboard_access...).
+        """
+        fields = {"kube_config": json.dumps(self.kubeconfig_dict()), **extra}
+        return json.dumps({"conn_type": "kuberay", "extra": fields})
+
     def start(self) -> FakeKubeApi:
         ready = threading.Event()
 
