@@ -91,7 +91,7 @@ def test_config_source_is_exclusive() -> None:
 def test_parse_kubeconfig_never_echoes_content() -> None:
     assert kr.parse_kubeconfig('{"a": 1}') == {"a": 1}
     assert kr.parse_kubeconfig("a: 1\n") == {"a": 1}
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="not valid JSON or YAML") as info:
         kr.parse_kubeconfig("token: [s3cr3t")
     assert "s3cr3t" not in str(info.value)
     with pytest.raises(ValueError, match="mapping"):

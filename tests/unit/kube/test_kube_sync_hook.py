@@ -62,7 +62,7 @@ def test_create_conflict(hook: KubeRayHook) -> None:
 
 
 def test_get_missing(hook: KubeRayHook) -> None:
-    with pytest.raises(KubeRayNotFoundError, match='rayclusters.ray.io "nope" not found') as info:
+    with pytest.raises(KubeRayNotFoundError, match=r'rayclusters\.ray\.io "nope" not found') as info:
         hook.get_object("RayCluster", "nope")
     assert info.value.http_status == 404
 
@@ -74,7 +74,7 @@ def test_unknown_kind_makes_no_call(hook: KubeRayHook, api: FakeKubeApi) -> None
 
 
 def test_invalid_object_surfaces_the_api_message(hook: KubeRayHook, api: FakeKubeApi) -> None:
-    with pytest.raises(KubeRayApiError, match="metadata.name: Required value") as info:
+    with pytest.raises(KubeRayApiError, match=r"metadata\.name: Required value") as info:
         hook.create_object("RayCluster", {"spec": {}})
     assert info.value.http_status == 422
     assert len(api.calls("POST")) == 1  # not retried
