@@ -128,10 +128,19 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "KubeRay",
-                "python-modules": ["airflow_provider_kuberay.operators.submit_job"],
+                "python-modules": [
+                    "airflow_provider_kuberay.operators.submit_job",
+                    "airflow_provider_kuberay.operators.run_job",
+                    "airflow_provider_kuberay.operators.cluster",
+                ],
             }
         ],
-        "sensors": [{"integration-name": "KubeRay", "python-modules": ["airflow_provider_kuberay.sensors.job"]}],
+        "sensors": [
+            {
+                "integration-name": "KubeRay",
+                "python-modules": ["airflow_provider_kuberay.sensors.job", "airflow_provider_kuberay.sensors.cluster"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": "KubeRay",
@@ -145,9 +154,16 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "KubeRay",
-                "python-modules": ["airflow_provider_kuberay.triggers.ray_dashboard_job"],
+                "python-modules": [
+                    "airflow_provider_kuberay.triggers.ray_dashboard_job",
+                    "airflow_provider_kuberay.triggers.ray_cluster",
+                    "airflow_provider_kuberay.triggers.ray_job",
+                ],
             }
         ],
         "connection-types": [_ray_dashboard_connection(), _kuberay_connection()],
         "extra-links": ["airflow_provider_kuberay.links.RayJobDashboardLink"],
+        "task-decorators": [
+            {"name": "kuberay", "class-name": "airflow_provider_kuberay.decorators.kuberay.kuberay_task"}
+        ],
     }

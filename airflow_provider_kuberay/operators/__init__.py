@@ -1,5 +1,12 @@
 """Operators of the KubeRay provider."""
 
+from airflow_provider_kuberay.operators.cluster import KubeRayCreateClusterOperator, KubeRayDeleteClusterOperator
+from airflow_provider_kuberay.operators.run_job import KubeRayRunJobOperator
 from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
 
-__all__ = ["KubeRaySubmitJobOperator"]
+__all__ = [
+    "KubeRayCreateClusterOperator",
+    "KubeRayDeleteClusterOperator",
+    "KubeRayRunJobOperator",
+    "KubeRaySubmitJobOperator",
+]

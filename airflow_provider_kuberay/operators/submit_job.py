@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
 
 if TYPE_CHECKING:
@@ -43,8 +44,12 @@ class KubeRaySubmitJobOperator(BaseOperator):
     :param entrypoint_resources: custom Ray resources reserved for the entrypoint (templated).
     :param metadata: string metadata attached to the job (templated).
     :param submission_id: an explicit submission id instead of the derived one (templated).
-    :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection.
+    :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection (a cluster reachable by URL).
     :param dashboard_url: dashboard URL overriding the connection's host (templated).
+    :param cluster_name: instead of a ``ray_dashboard`` connection, a RayCluster on Kubernetes,
+        reached as the ``kuberay`` connection's ``dashboard_access`` says (templated).
+    :param namespace: the RayCluster's namespace; the connection's by default (templated).
+    :param kuberay_conn_id: id of a ``kuberay`` connection (with ``cluster_name``).
     :param wait_for_completion: wait for the job's end (else return right after submission).
     :param deferrable: wait in the triggerer instead of the worker; defaults to
         ``[operators] default_deferrable``.
@@ -60,6 +65,8 @@ class KubeRaySubmitJobOperator(BaseOperator):
         "metadata",
         "submission_id",
         "dashboard_url",
+        "cluster_name",
+        "namespace",
     )
     template_fields_renderers = {"runtime_env": "json", "metadata": "json", "entrypoint": "bash"}
     operator_extra_links = (RayJobDashboardLink(),)
@@ -78,6 +85,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
         submission_id: str | None = None,
         ray_dashboard_conn_id: str | None = "ray_dashboard_default",
         dashboard_url: str | None = None,
+        cluster_name: str | None = None,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         poll_interval: float = 5.0,
@@ -101,6 +111,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
         self.submission_id = submission_id
         self.ray_dashboard_conn_id = ray_dashboard_conn_id
         self.dashboard_url = dashboard_url
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable(deferrable)
         self.poll_interval = poll_interval
@@ -110,10 +123,18 @@ class KubeRaySubmitJobOperator(BaseOperator):
         self._submitted_id: str | None = None
 
     @cached_property
-    def hook(self) -> RayDashboardHook:
-        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+    def target(self) -> DashboardTarget:
+        return DashboardTarget(
+            ray_dashboard_conn_id=self.ray_dashboard_conn_id,
+            dashboard_url=self.dashboard_url,
+            cluster_name=self.cluster_name or None,
+            namespace=self.namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+        )
 
-        return RayDashboardHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
+    @cached_property
+    def hook(self) -> RayDashboardHook:
+        return self.target.sync_hook()
 
     def execute(self, context: Context) -> str:
         from airflow_provider_kuberay.operators._job_submission import JobSubmission
@@ -144,8 +165,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         self.defer(
             trigger=RayDashboardJobTrigger(
                 submission_id=submission_id,
-                ray_dashboard_conn_id=self.ray_dashboard_conn_id,
-                dashboard_url=self.dashboard_url,
+                **self.target.trigger_arguments(),
                 poll_interval=self.poll_interval,
                 stream_logs=self.stream_logs,
                 log_tail_lines=self.log_tail_lines,

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kuberay.exceptions import RayDashboardError
+from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardError
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status.jobs_api import (
@@ -44,6 +44,10 @@ class RayDashboardJobTrigger(BaseTrigger):
     :param stream_logs: whether to stream the job's log into the task log.
     :param log_tail_lines: how many last log lines a failure event carries.
     :param deadline: a Unix time after which a still running job yields a ``timeout`` event.
+    :param cluster_name: instead of a ``ray_dashboard`` connection, the RayCluster whose dashboard
+        to use, reached through the ``kuberay`` connection ``kuberay_conn_id``.
+    :param namespace: the RayCluster's namespace.
+    :param kuberay_conn_id: id of a ``kuberay`` connection.
     """
 
     def __init__(
@@ -55,6 +59,9 @@ class RayDashboardJobTrigger(BaseTrigger):
         stream_logs: bool = True,
         log_tail_lines: int = 50,
         deadline: float | None = None,
+        cluster_name: str | None = None,
+        namespace: str | None = None,
+        kuberay_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.submission_id = submission_id
@@ -64,6 +71,9 @@ class RayDashboardJobTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
         self.deadline = deadline
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -76,17 +86,29 @@ class RayDashboardJobTrigger(BaseTrigger):
                 "stream_logs": self.stream_logs,
                 "log_tail_lines": self.log_tail_lines,
                 "deadline": self.deadline,
+                "cluster_name": self.cluster_name,
+                "namespace": self.namespace,
+                "kuberay_conn_id": self.kuberay_conn_id,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The client is built here, inside the triggerer's loop, never at construction.
-        async with RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url) as hook:
-            try:
+        try:
+            async with await self._dashboard() as hook:
                 event = await self._follow(hook)
-            except RayDashboardError as err:
-                event = job_event(self.submission_id, JobOutcome.ERROR, message=str(err))
+        except (RayDashboardError, KubeRayApiError) as err:
+            event = job_event(self.submission_id, JobOutcome.ERROR, message=str(err))
         yield TriggerEvent(event)
+
+    async def _dashboard(self) -> RayDashboardAsyncHook:
+        if not self.cluster_name:
+            return RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
+        from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
+        async with KubeRayAsyncHook(self.kuberay_conn_id) as kube:
+            endpoint = await kube.dashboard_endpoint(self.cluster_name, self.namespace)
+        return RayDashboardAsyncHook(None, endpoint=endpoint)
 
     async def _follow(self, hook: RayDashboardAsyncHook) -> dict[str, Any]:
         streamer = asyncio.create_task(self._stream_logs(hook)) if self.stream_logs else None

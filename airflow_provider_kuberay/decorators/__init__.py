@@ -1,0 +1,1 @@
+"""TaskFlow decorators of the KubeRay provider (``@task.kuberay``)."""

@@ -1,0 +1,80 @@
+"""``@task.kuberay``: run a Python function as a KubeRay RayJob and return its value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+
+from airflow_provider_kuberay.operators.run_job import KubeRayRunJobOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.bases.decorator import TaskDecorator
+
+_SET_AT_RUN_TIME = "(built from the decorated function when the task runs)"
+
+
+class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
+    """
+    Run the decorated function on Ray as a RayJob (all :class:`KubeRayRunJobOperator` parameters
+    apply) and push its return value to XCom. The function must import what it uses inside its
+    body, take and return JSON-serializable values, and be defined with ``def``.
+    """
+
+    custom_operator_name = "@task.kuberay"
+    template_fields: Sequence[str] = (*KubeRayRunJobOperator.template_fields, "op_args", "op_kwargs")
+    template_fields_renderers = {**KubeRayRunJobOperator.template_fields_renderers, "op_args": "py", "op_kwargs": "py"}
+
+    def __init__(self, *, python_callable: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs.setdefault("entrypoint", _SET_AT_RUN_TIME)
+        super().__init__(python_callable=python_callable, **kwargs)
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_kuberay.decorators.callable_payload import build_entrypoint
+
+        self.entrypoint = build_entrypoint(self.python_callable, list(self.op_args), self.op_kwargs)
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        return self._handle_output(return_value=self._finish(context, event))
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+        from airflow_provider_kuberay.decorators.callable_payload import extract_result
+
+        summary = super()._finish(context, event)
+        return extract_result(self._job_log(summary))
+
+    def _job_log(self, summary: dict[str, Any]) -> str:
+        """The driver's output: the Jobs API log, else the submitter pod's log."""
+        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+        from airflow_provider_kuberay.triggers.ray_job import JOB_NAME_LABEL
+
+        hook = self.hook()
+        try:
+            endpoint = hook.dashboard_endpoint(summary["ray_cluster_name"], summary["namespace"])
+            return RayDashboardHook(None, endpoint=endpoint).get_job_logs(summary["job_id"])
+        except Exception as err:
+            self.log.info("Reading the result through the Ray dashboard failed (%s); trying the submitter pod", err)
+        pods = hook.list_pods(summary["namespace"], label_selector=f"{JOB_NAME_LABEL}={summary['name']}")
+        return "\n".join(hook.read_pod_log(pod["metadata"]["name"], summary["namespace"]) for pod in pods)
+
+
+def kuberay_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """
+    Run a Python function on Ray as a KubeRay RayJob; the task's XCom is the function's value.
+
+    Takes every :class:`KubeRayRunJobOperator` parameter but ``entrypoint``, e.g.::
+
+        @task.kuberay(cluster=ClusterSpec(...), kuberay_conn_id="kuberay_default")
+        def train(epochs: int) -> dict:
+            import ray
+
+            ray.init()
+            ...
+            return {"accuracy": 0.93}
+    """
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=KubeRayDecoratedOperator, **kwargs
+    )

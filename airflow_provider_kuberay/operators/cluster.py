@@ -1,0 +1,239 @@
+"""Create (or adopt) a RayCluster and wait until it is ready; delete one and wait until it is gone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.specs import ClusterSpec
+
+CLUSTER_LABEL = "ray.io/cluster"
+
+
+class KubeRayCreateClusterOperator(BaseOperator):
+    """
+    Create a RayCluster, or adopt the one an earlier attempt of this task created, and wait until
+    it is ready. Fails fast, with the cluster's events, when KubeRay reports ``ReplicaFailure`` or
+    its pods stay unschedulable; the cluster this task created is then deleted
+    (``delete_on_failure``), an adopted or pre-existing one never is.
+
+    XCom (return value): ``cluster_name``, ``namespace``, ``dashboard_url``.
+
+    :param cluster: a :class:`~airflow_provider_kuberay.specs.ClusterSpec`, or a raw RayCluster body
+        (dict, YAML text or a ``.yaml``/``.json`` file) for the raw-spec path (templated).
+    :param cluster_name: the RayCluster's name; derived from the task instance if not given (templated).
+    :param namespace: namespace; the connection's by default (templated).
+    :param kuberay_conn_id: id of a ``kuberay`` connection.
+    :param labels: extra labels of the RayCluster (templated).
+    :param overrides: raw dict / YAML text / file merged on top of a built body (templated).
+    :param wait_until_ready: wait for the ready condition.
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param fail_fast: fail on ReplicaFailure or unschedulable pods instead of waiting.
+    :param unschedulable_grace: seconds pods may stay unschedulable (e.g. for a node autoscaler).
+    :param resync_interval: seconds between re-reads besides the shared watch.
+    :param delete_on_failure: delete the cluster this task created if it never became ready.
+    """
+
+    template_fields: Sequence[str] = ("cluster", "cluster_name", "namespace", "labels", "overrides")
+    template_ext: Sequence[str] = (".yaml", ".yml", ".json")
+    template_fields_renderers = {"cluster": "yaml", "overrides": "yaml"}
+
+    def __init__(
+        self,
+        *,
+        cluster: ClusterSpec | Mapping[str, Any] | str,
+        cluster_name: str | None = None,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        labels: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | str | None = None,
+        wait_until_ready: bool = True,
+        deferrable: bool | None = None,
+        fail_fast: bool = True,
+        unschedulable_grace: float = 120.0,
+        resync_interval: float = 15.0,
+        delete_on_failure: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_positive("resync_interval", resync_interval)
+        check_positive("unschedulable_grace", unschedulable_grace, allow_zero=True)
+        self.cluster = cluster
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.labels = labels
+        self.overrides = overrides
+        self.wait_until_ready = wait_until_ready
+        self.deferrable = default_deferrable(deferrable)
+        self.fail_fast = fail_fast
+        self.unschedulable_grace = unschedulable_grace
+        self.resync_interval = resync_interval
+        self.delete_on_failure = delete_on_failure
+
+    def hook(self) -> KubeRayHook:
+        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+
+        return KubeRayHook(self.kuberay_conn_id)
+
+    def build_body(self, derived_name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """
+        The RayCluster body (built, or the user's raw one), validated before any API call. Its name
+        is ``cluster_name``, else the raw body's own, else ``derived_name``.
+        """
+        from airflow_provider_kuberay.specs import (
+            ClusterSpec,
+            deep_merge,
+            load_overrides,
+            normalize_body,
+            ray_cluster_body,
+        )
+        from airflow_provider_kuberay.specs.raw import load_documents
+
+        all_labels = {**labels, **(self.labels or {})}
+        if isinstance(self.cluster, ClusterSpec):
+            name = self.cluster_name or derived_name
+            return ray_cluster_body(
+                name, self.cluster, namespace=namespace, labels=all_labels, overrides=self.overrides
+            )
+        own_names = [
+            d.get("metadata", {}).get("name") for d in load_documents(self.cluster) if d.get("kind") == "RayCluster"
+        ]
+        name = self.cluster_name or next((n for n in own_names if n), None) or derived_name
+        body = normalize_body(self.cluster, kind="RayCluster", name=name, namespace=namespace)
+        body = deep_merge(body, {"metadata": {"labels": all_labels}})
+        if self.overrides:
+            body = deep_merge(body, load_overrides(self.overrides))
+        return normalize_body(body, kind="RayCluster")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
+        from airflow_provider_kuberay.specs import resource_name
+
+        identity = TaskIdentity.from_context(context)
+        hook = self.hook()
+        namespace = hook.namespace_or_default(self.namespace)
+        derived = resource_name(
+            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayCluster"
+        )
+        body = self.build_body(derived, namespace, identity.labels())
+        name = body["metadata"]["name"]
+        _, message = create_or_adopt(hook, "RayCluster", body, identity, replace_if=lambda obj: False)
+        self.log.info(message)
+        context["ti"].xcom_push(key="cluster_name", value=name)
+        context["ti"].xcom_push(key="namespace", value=namespace)
+        if not self.wait_until_ready:
+            return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
+        trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        from airflow_provider_kuberay.operators._kube_task import run_trigger_in_worker
+
+        return self._finish(context, run_trigger_in_worker(trigger))
+
+    def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
+        from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
+
+        return RayClusterReadyTrigger(
+            name=name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            deadline=deadline,
+            resync_interval=self.resync_interval,
+            fail_fast=self.fail_fast,
+            unschedulable_grace=self.unschedulable_grace,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Finish after the trigger fired, from the event alone."""
+        return self._finish(context, event)
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kuberay.exceptions import KubeRayApiError
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, failure_text
+
+        name, namespace = event["name"], event["namespace"]
+        hook = self.hook()
+        if event.get("outcome") != "succeeded":
+            if self.delete_on_failure:
+                existing = hook.find_object("RayCluster", name, namespace)
+                if existing is not None and TaskIdentity.from_context(context).owns(existing):
+                    hook.delete_object("RayCluster", name, namespace)
+                    self.log.info("Deleted RayCluster %s/%s, which this task created", namespace, name)
+            raise KubeRayApiError(failure_text(event))
+        dashboard_url = hook.dashboard_endpoint(name, namespace).url
+        context["ti"].xcom_push(key="dashboard_url", value=dashboard_url)
+        self.log.info("RayCluster %s/%s is ready; dashboard: %s", namespace, name, dashboard_url)
+        return {"cluster_name": name, "namespace": namespace, "dashboard_url": dashboard_url}
+
+
+class KubeRayDeleteClusterOperator(BaseOperator):
+    """
+    Delete a RayCluster and wait until it and its pods are gone. Deleting a cluster that does not
+    exist succeeds (idempotent, so retries are safe).
+
+    :param cluster_name: the RayCluster to delete (templated).
+    :param namespace: namespace; the connection's by default (templated).
+    :param kuberay_conn_id: id of a ``kuberay`` connection.
+    :param wait_for_deletion: wait until the cluster and its pods are gone.
+    :param poll_interval: seconds between checks while waiting.
+    :param timeout_seconds: how long to wait for the pods to go.
+    """
+
+    template_fields: Sequence[str] = ("cluster_name", "namespace")
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        wait_for_deletion: bool = True,
+        poll_interval: float = 2.0,
+        timeout_seconds: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_positive("poll_interval", poll_interval)
+        check_positive("timeout_seconds", timeout_seconds)
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.wait_for_deletion = wait_for_deletion
+        self.poll_interval = poll_interval
+        self.timeout_seconds = timeout_seconds
+
+    def execute(self, context: Context) -> bool:
+        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+
+        if not self.cluster_name:
+            raise ValueError("cluster_name must name the RayCluster to delete")
+        hook = KubeRayHook(self.kuberay_conn_id)
+        namespace = hook.namespace_or_default(self.namespace)
+        existed = hook.delete_object("RayCluster", self.cluster_name, namespace)
+        self.log.info(
+            "Deleting RayCluster %s/%s" if existed else "RayCluster %s/%s does not exist", namespace, self.cluster_name
+        )
+        if not self.wait_for_deletion:
+            return existed
+        deadline = time.monotonic() + self.timeout_seconds
+        hook.wait_until_deleted("RayCluster", self.cluster_name, namespace, timeout=self.timeout_seconds)
+        selector = f"{CLUSTER_LABEL}={self.cluster_name}"
+        while pods := hook.list_pods(namespace, label_selector=selector):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"pods of RayCluster {namespace}/{self.cluster_name} still exist: "
+                    + ", ".join(p["metadata"]["name"] for p in pods)
+                )
+            time.sleep(self.poll_interval)
+        self.log.info("RayCluster %s/%s and its pods are gone", namespace, self.cluster_name)
+        return existed

@@ -1,0 +1,249 @@
+"""Run a Ray job on Kubernetes as a RayJob (on a new cluster or an existing one) and follow it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_kuberay.links import XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.specs import ClusterSpec
+
+# A finished job's own cluster is kept this long for inspection, then KubeRay deletes it.
+DEFAULT_TTL_SECONDS = 300
+
+
+class KubeRayRunJobOperator(BaseOperator):
+    """
+    Run a Ray job as a KubeRay RayJob and wait for its end, streaming its output into the task log.
+
+    Give either ``cluster`` (a new cluster for this job, deleted by KubeRay ``ttl_seconds_after_finished``
+    after the job ends) or ``cluster_name`` (an existing RayCluster, never deleted by this task).
+    The RayJob's name derives from the task instance unless given, and carries the task instance in
+    its labels: a retried or restarted task adopts the RayJob it created instead of creating a second
+    one (a RayJob that failed in an earlier try is replaced). Success only on ``Complete`` with
+    ``SUCCEEDED``; any other end fails the task with KubeRay's reason and message, the last lines of
+    the job's log and the RayJob's recent events.
+
+    XCom (return value): ``name``, ``namespace``, ``ray_cluster_name``, ``job_id``, ``dashboard_url``,
+    ``job_status``, ``job_deployment_status``; also pushed under those keys.
+
+    :param entrypoint: the command Ray runs (templated).
+    :param cluster: a :class:`~airflow_provider_kuberay.specs.ClusterSpec` for a new cluster.
+    :param cluster_name: an existing RayCluster in ``namespace`` (templated).
+    :param runtime_env: Ray runtime env, dict or YAML text (templated).
+    :param name: the RayJob's name instead of the derived one (templated).
+    :param namespace: namespace; the connection's by default (templated).
+    :param kuberay_conn_id: id of a ``kuberay`` connection.
+    :param submission_mode: ``K8sJobMode`` (default), ``HTTPMode``, ``SidecarMode`` or ``InteractiveMode``.
+    :param ttl_seconds_after_finished: how long a new cluster outlives its job.
+    :param active_deadline_seconds: KubeRay fails the job after this many seconds.
+    :param backoff_limit: KubeRay retries of the whole RayJob.
+    :param entrypoint_num_cpus: CPUs reserved for the entrypoint.
+    :param entrypoint_num_gpus: GPUs reserved for the entrypoint.
+    :param entrypoint_resources: custom Ray resources reserved for the entrypoint.
+    :param metadata: Ray job metadata (templated).
+    :param job_overrides: raw dict, YAML text or YAML file merged on top of the RayJob spec (templated).
+    :param dashboard_link: URL template of the Ray dashboard for the extra link, with ``{cluster}``
+        and ``{namespace}``; in-cluster addresses are not browsable, so set this to your ingress.
+    :param wait_for_completion: wait for the job's end.
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param resync_interval: seconds between re-reads of the RayJob besides the shared watch.
+    :param stream_logs: copy the job's output into the task log.
+    :param log_tail_lines: how many last log lines a failure message carries.
+    :param delete_on_kill: delete the RayJob this task created when the task is killed or times out.
+    """
+
+    template_fields: Sequence[str] = (
+        "entrypoint",
+        "cluster_name",
+        "runtime_env",
+        "name",
+        "namespace",
+        "metadata",
+        "job_overrides",
+    )
+    template_fields_renderers = {"runtime_env": "json", "metadata": "json", "job_overrides": "yaml"}
+    operator_extra_links = (RayJobDashboardLink(),)
+
+    def __init__(
+        self,
+        *,
+        entrypoint: str,
+        cluster: ClusterSpec | None = None,
+        cluster_name: str | None = None,
+        runtime_env: Mapping[str, Any] | str | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        submission_mode: str = "K8sJobMode",
+        ttl_seconds_after_finished: int | None = DEFAULT_TTL_SECONDS,
+        active_deadline_seconds: int | None = None,
+        backoff_limit: int | None = None,
+        entrypoint_num_cpus: float | None = None,
+        entrypoint_num_gpus: float | None = None,
+        entrypoint_resources: Mapping[str, float] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        job_overrides: Mapping[str, Any] | str | None = None,
+        dashboard_link: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        resync_interval: float = 15.0,
+        stream_logs: bool = True,
+        log_tail_lines: int = 50,
+        delete_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if cluster is not None and cluster_name:
+            raise ValueError("give either cluster (a new cluster) or cluster_name (an existing one), not both")
+        check_positive("resync_interval", resync_interval)
+        check_positive("log_tail_lines", log_tail_lines, allow_zero=True, integer=True)
+        self.entrypoint = entrypoint
+        self.cluster = cluster
+        self.cluster_name = cluster_name
+        self.runtime_env = runtime_env
+        self.name = name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.submission_mode = submission_mode
+        self.ttl_seconds_after_finished = ttl_seconds_after_finished
+        self.active_deadline_seconds = active_deadline_seconds
+        self.backoff_limit = backoff_limit
+        self.entrypoint_num_cpus = entrypoint_num_cpus
+        self.entrypoint_num_gpus = entrypoint_num_gpus
+        self.entrypoint_resources = entrypoint_resources
+        self.metadata = metadata
+        self.job_overrides = job_overrides
+        self.dashboard_link = dashboard_link
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable(deferrable)
+        self.resync_interval = resync_interval
+        self.stream_logs = stream_logs
+        self.log_tail_lines = log_tail_lines
+        self.delete_on_kill = delete_on_kill
+        # Only for on_kill within the same process; never read after a deferral.
+        self._created: tuple[str, str] | None = None
+
+    def hook(self) -> KubeRayHook:
+        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+
+        return KubeRayHook(self.kuberay_conn_id)
+
+    def build_body(self, name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """The RayJob body, validated before any API call."""
+        from airflow_provider_kuberay.specs import JobSpec, ray_job_body
+
+        if self.cluster is None and not self.cluster_name:
+            raise ValueError("give either cluster (a new cluster) or cluster_name (an existing one)")
+        spec = JobSpec(
+            entrypoint=self.entrypoint,
+            cluster=self.cluster,
+            cluster_name=self.cluster_name or None,
+            runtime_env=self.runtime_env or None,
+            submission_mode=self.submission_mode,
+            ttl_seconds_after_finished=self.ttl_seconds_after_finished if self.cluster is not None else None,
+            active_deadline_seconds=self.active_deadline_seconds,
+            backoff_limit=self.backoff_limit,
+            entrypoint_num_cpus=self.entrypoint_num_cpus,
+            entrypoint_num_gpus=self.entrypoint_num_gpus,
+            entrypoint_resources=self.entrypoint_resources,
+            metadata=dict(self.metadata or {}),
+            overrides=self.job_overrides,
+        )
+        return ray_job_body(name, spec, namespace=namespace, labels=labels)
+
+    def execute(self, context: Context) -> dict[str, Any] | str:
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
+        from airflow_provider_kuberay.specs import resource_name
+        from airflow_provider_kuberay.status import job_verdict
+
+        identity = TaskIdentity.from_context(context)
+        name = self.name or resource_name(
+            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayJob"
+        )
+        hook = self.hook()
+        namespace = hook.namespace_or_default(self.namespace)
+        body = self.build_body(name, namespace, identity.labels())
+        _, message = create_or_adopt(hook, "RayJob", body, identity, replace_if=lambda obj: job_verdict(obj).failed)
+        self.log.info(message)
+        self._created = (name, namespace)
+        context["ti"].xcom_push(key="name", value=name)
+        context["ti"].xcom_push(key="namespace", value=namespace)
+        if not self.wait_for_completion:
+            return name
+        trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        from airflow_provider_kuberay.operators._kube_task import run_trigger_in_worker
+
+        return self._finish(context, run_trigger_in_worker(trigger))
+
+    def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
+        from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
+
+        return RayJobTrigger(
+            name=name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            deadline=deadline,
+            resync_interval=self.resync_interval,
+            stream_logs=self.stream_logs,
+            log_tail_lines=self.log_tail_lines,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Finish after the trigger fired, from the event alone."""
+        return self._finish(context, event)
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kuberay.exceptions import RayJobFailedError
+        from airflow_provider_kuberay.operators._kube_task import failure_text
+
+        summary = {
+            "name": event["name"],
+            "namespace": event["namespace"],
+            "ray_cluster_name": event.get("ray_cluster_name", ""),
+            "job_id": event.get("job_id", ""),
+            "dashboard_url": self._dashboard_url(event),
+            "job_status": event.get("job_status", ""),
+            "job_deployment_status": event.get("job_deployment_status", ""),
+        }
+        ti = context["ti"]
+        for key, value in summary.items():
+            ti.xcom_push(key=key, value=value)
+        ti.xcom_push(key=XCOM_SUBMISSION_ID, value=summary["job_id"])
+        if event.get("outcome") == "timeout" and self.delete_on_kill:
+            self._delete(event["name"], event["namespace"])
+        if event.get("outcome") != "succeeded":
+            raise RayJobFailedError(failure_text(event))
+        self.log.info("RayJob %s/%s succeeded (Ray job %s)", summary["namespace"], summary["name"], summary["job_id"])
+        return summary
+
+    def _dashboard_url(self, event: Mapping[str, Any]) -> str:
+        cluster, namespace = event.get("ray_cluster_name", ""), event.get("namespace", "")
+        if self.dashboard_link:
+            return self.dashboard_link.format(cluster=cluster, namespace=namespace)
+        url = str(event.get("dashboard_url") or "")
+        return url if not url or "://" in url else f"http://{url}"
+
+    def _delete(self, name: str, namespace: str) -> None:
+        try:
+            deleted = self.hook().delete_object("RayJob", name, namespace)
+        except Exception as err:
+            self.log.warning("Could not delete RayJob %s/%s: %s", namespace, name, err)
+        else:
+            if deleted:
+                self.log.info("Deleted RayJob %s/%s (its own cluster goes with it)", namespace, name)
+
+    def on_kill(self) -> None:
+        """Delete the RayJob this task created (never an existing cluster it ran on)."""
+        if self._created and self.delete_on_kill:
+            self._delete(*self._created)

@@ -1,0 +1,133 @@
+"""Base of the triggers that wait on a KubeRay resource: shared watch, periodic re-read, deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_kuberay.exceptions import KubeRayApiError
+from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
+
+if TYPE_CHECKING:
+    from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
+# Outcomes carried by every KubeRay trigger event.
+SUCCEEDED, FAILED, TIMEOUT, ERROR = "succeeded", "failed", "timeout", "error"
+
+
+def describe_events(events: list[dict[str, Any]], limit: int = 10) -> list[str]:
+    """Kubernetes events as short lines, warnings first: what a failure message should show."""
+    ordered = sorted(events, key=lambda event: event.get("type") != "Warning")
+    return [
+        f"{event.get('type', '?')} {event.get('reason', '?')}: {str(event.get('message', '')).strip()}"
+        for event in ordered[:limit]
+    ]
+
+
+class KubeRayResourceTrigger(BaseTrigger):
+    """
+    Wait for a condition on one KubeRay object, fed by the process-wide shared watch of its kind and
+    namespace, re-reading the object every ``resync_interval`` seconds in case the watch is late.
+    It never deletes or changes anything.
+
+    :param name: the object's name.
+    :param namespace: its namespace.
+    :param kuberay_conn_id: id of a ``kuberay`` connection.
+    :param deadline: Unix time after which a ``timeout`` event is sent.
+    :param resync_interval: seconds between re-reads when no watch event arrives.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        kuberay_conn_id: str | None = None,
+        deadline: float | None = None,
+        resync_interval: float = 15.0,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.deadline = deadline
+        self.resync_interval = resync_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", self._arguments()
+
+    def _arguments(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "kuberay_conn_id": self.kuberay_conn_id,
+            "deadline": self.deadline,
+            "resync_interval": self.resync_interval,
+        }
+
+    def event(self, outcome: str, **details: Any) -> dict[str, Any]:
+        """An event document: the object's identity, the outcome, and what the task needs."""
+        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "outcome": outcome, **details}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
+        async with (
+            KubeRayAsyncHook(self.kuberay_conn_id) as hook,
+            WatchHub.subscribe(self.kuberay_conn_id, self.namespace, self.kind, self.name) as updates,
+        ):
+            try:
+                event = await self._follow(hook, updates)
+            except KubeRayApiError as err:
+                event = self.event(ERROR, message=str(err))
+        yield TriggerEvent(event)
+
+    async def _follow(self, hook: KubeRayAsyncHook, updates: asyncio.Queue[Update]) -> dict[str, Any]:
+        # Subscribed before this read: no change can fall between the two.
+        obj = await hook.find_object(self.kind, self.name, self.namespace)
+        await self.started(hook, obj)
+        try:
+            while True:
+                if obj is None:
+                    return self.event(
+                        FAILED, reason="NotFound", message=f"{self.kind} {self.namespace}/{self.name} is gone"
+                    )
+                result = await self.judge(hook, obj)
+                if result is not None:
+                    return result
+                wait = self.resync_interval
+                if self.deadline is not None:
+                    wait = min(wait, self.deadline - time.time())
+                    if wait <= 0:
+                        return await self.on_deadline(hook, obj)
+                try:
+                    update = await asyncio.wait_for(updates.get(), timeout=wait)
+                except asyncio.TimeoutError:
+                    obj = await hook.find_object(self.kind, self.name, self.namespace)
+                    continue
+                if isinstance(update, BaseException):
+                    self.log.warning("Shared watch of %s ended (%s); re-reading every %ss", self.kind, update, wait)
+                    continue
+                event_type, changed = update
+                obj = None if event_type == "DELETED" else changed
+        finally:
+            await self.stopped()
+
+    async def started(self, hook: KubeRayAsyncHook, obj: dict[str, Any] | None) -> None:
+        """Hook for subclasses: start side work (e.g. log streaming) once the object was read."""
+
+    async def stopped(self) -> None:
+        """Hook for subclasses: stop side work."""
+
+    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the event to send for this state of the object, or ``None`` to keep waiting."""
+        raise NotImplementedError
+
+    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any]:
+        """The event sent when the deadline passes."""
+        return self.event(TIMEOUT, message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline")

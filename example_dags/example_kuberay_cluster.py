@@ -1,0 +1,66 @@
+"""
+An autoscaled RayCluster with a CPU and a GPU worker group, used by two RayJobs, then deleted.
+
+Needs a ``kuberay`` connection named ``kuberay_default`` (a kubeconfig or in-cluster access) to a
+Kubernetes cluster that runs the KubeRay operator. The GPU group scales from zero, so the cluster
+becomes ready without GPU nodes; jobs asking for GPUs wait for the node autoscaler.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_kuberay.operators import (
+    KubeRayCreateClusterOperator,
+    KubeRayDeleteClusterOperator,
+    KubeRayRunJobOperator,
+)
+from airflow_provider_kuberay.specs import Autoscaling, ClusterSpec, HeadGroup, PodOptions, Resources, WorkerGroup
+
+RAY_IMAGE = "rayproject/ray:2.52.0"
+
+CLUSTER = ClusterSpec(
+    image=RAY_IMAGE,
+    ray_version="2.52.0",
+    head=HeadGroup(resources=Resources(cpu=1, memory="4Gi")),
+    worker_groups=[
+        WorkerGroup("cpu", replicas=1, min_replicas=1, max_replicas=4, resources=Resources(cpu=2, memory="4Gi")),
+        WorkerGroup(
+            "gpu",
+            replicas=0,
+            min_replicas=0,
+            max_replicas=2,
+            image=f"{RAY_IMAGE}-gpu",
+            resources=Resources(cpu=4, memory="16Gi", accelerators={"nvidia.com/gpu": 1}),
+            pod=PodOptions(tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+        ),
+    ],
+    autoscaling=Autoscaling(idle_timeout_seconds=120),
+)
+
+with DAG(
+    dag_id="example_kuberay_cluster",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    tags=["kuberay", "example"],
+):
+    create = KubeRayCreateClusterOperator(task_id="create_cluster", cluster=CLUSTER, kuberay_conn_id="kuberay_default")
+    cluster_name = "{{ ti.xcom_pull(task_ids='create_cluster', key='cluster_name') }}"
+
+    prepare = KubeRayRunJobOperator(
+        task_id="prepare_data",
+        cluster_name=cluster_name,
+        entrypoint="python -c 'import ray; ray.init(); print(ray.get(ray.remote(sum).remote(range(100))))'",
+    )
+    train = KubeRayRunJobOperator(
+        task_id="train_on_gpu",
+        cluster_name=cluster_name,
+        entrypoint='python -c "import ray; ray.init(); print(ray.cluster_resources())"',
+        entrypoint_num_gpus=1,
+    )
+    delete = KubeRayDeleteClusterOperator(task_id="delete_cluster", cluster_name=cluster_name, trigger_rule="all_done")
+
+    create >> prepare >> train >> delete

@@ -1,0 +1,75 @@
+"""@task.kuberay's payload: a function shipped as source, its JSON result read back from a log."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_kuberay.decorators.callable_payload import (
+    RESULT_MARKER,
+    build_entrypoint,
+    extract_result,
+    function_source,
+)
+
+
+def _decorate(function):  # type: ignore[no-untyped-def]
+    return function
+
+
+@_decorate
+def summarize(values: list[int], *, scale: float = 1.0) -> dict[str, float]:
+    import statistics
+
+    return {"mean": statistics.mean(values) * scale, "n": len(values)}
+
+
+def test_source_has_no_decorators() -> None:
+    source = function_source(summarize)
+    assert source.startswith("def summarize(")
+    assert "@_decorate" not in source
+
+
+def test_the_entrypoint_runs_in_a_shell_and_its_result_comes_back() -> None:
+    entrypoint = build_entrypoint(summarize, [[1, 2, 3]], {"scale": 2.0})
+    entrypoint = entrypoint.replace("python -c", f"{sys.executable} -c", 1)
+    output = subprocess.run(entrypoint, shell=True, capture_output=True, text=True, check=True).stdout
+    assert extract_result("driver chatter\n" + output) == {"mean": 4.0, "n": 3}
+
+
+def test_bad_inputs_are_refused_before_any_job() -> None:
+    with pytest.raises(ValueError, match="JSON-serializable"):
+        build_entrypoint(summarize, [{1, 2}], {})
+    with pytest.raises(ValueError, match="lambdas"):
+        build_entrypoint(lambda: 1, [], {})
+
+
+def test_a_log_without_result_says_so() -> None:
+    with pytest.raises(ValueError, match="no result line"):
+        extract_result("Traceback ...\nValueError: boom\n")
+    assert extract_result(f"x\n{RESULT_MARKER}bnVsbA==\n") is None  # base64 of 'null'
+
+
+def test_the_decorator_is_registered_and_builds_a_rayjob_operator() -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk import DAG, task
+
+    from airflow_provider_kuberay.decorators.kuberay import KubeRayDecoratedOperator
+    from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
+
+    assert "kuberay" in ProvidersManager().taskflow_decorators
+    cluster = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup())
+    with DAG(dag_id="decorated") as dag:
+
+        @task.kuberay(cluster=cluster, namespace="ml")
+        def double(x: int) -> int:
+            return x * 2
+
+        double(21)
+    op = dag.get_task("double")
+    assert isinstance(op, KubeRayDecoratedOperator)
+    assert list(op.op_args) == [21]
+    assert (op.cluster, op.namespace) == (cluster, "ml")
+    assert op.build_body("double-x", "ml", {})["spec"]["rayClusterSpec"]["headGroupSpec"]
