@@ -18,13 +18,21 @@ def wait_for(
     interval: float = 1.0,
     describe: Callable[[], Any] | None = None,
 ) -> T:
-    """Poll fn until it returns something truthy; fail with the last value seen otherwise."""
+    """Poll fn until it returns something truthy; fail with the last value (or error) seen otherwise.
+
+    Errors count as "not yet" (e.g. a 503 from the service proxy while the EndpointSlice catches
+    up) until the deadline.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
+        try:
+            last = fn()
+        except Exception as e:
+            last = e
+        else:
+            if last:
+                return last
         time.sleep(interval)
     extra = f"\nstate: {describe()}" if describe else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r}){extra}")
