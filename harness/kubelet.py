@@ -300,15 +300,20 @@ class Kubelet:
         argv = [self._rewrite(a) for a in argv]
         run.log_file = log_path(self.log_dir, pod.metadata.namespace, pod.metadata.name)
         with open(run.log_file, "wb") as out:
-            run.proc = subprocess.Popen(
-                argv,
-                env=self._env(pod, c, run.ip),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.log_dir,
-                start_new_session=True,
-            )
+            try:
+                run.proc = subprocess.Popen(
+                    argv,
+                    env=self._env(pod, c, run.ip),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.log_dir,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                # As a container runtime would: the container exits 127 and says why.
+                out.write(f"harness kubelet: cannot start {argv[0]}: {e}\n".encode())
+                run.proc = subprocess.Popen(["/bin/sh", "-c", "exit 127"], start_new_session=True)
 
     def _container_statuses(self, pod: Any, state: dict[str, Any], ready: bool) -> list[dict[str, Any]]:
         return [
