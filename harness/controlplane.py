@@ -220,103 +220,114 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
     ray_thread = threading.Thread(target=start_ray, name="ray-head")
     ray_thread.start()
 
-    p = state.ports
-    state.pids["etcd"] = _spawn(
-        "etcd",
-        [
-            str(bins.etcd),
-            "--name=harness",
-            f"--data-dir={run_dir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
-            f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
-            f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
-            f"--initial-cluster=harness=http://127.0.0.1:{p['etcd_peer']}",
-            "--unsafe-no-fsync",
-            "--quota-backend-bytes=2147483648",
-            "--log-level=warn",
-        ],
-        run_dir,
-    )
-    state.save()
-    _wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"], logs / "etcd.log")
+    try:
+        p = state.ports
+        state.pids["etcd"] = _spawn(
+            "etcd",
+            [
+                str(bins.etcd),
+                "--name=harness",
+                f"--data-dir={run_dir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+                f"--initial-cluster=harness=http://127.0.0.1:{p['etcd_peer']}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=2147483648",
+                "--log-level=warn",
+            ],
+            run_dir,
+        )
+        state.save()
+        _wait(
+            "etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"], logs / "etcd.log"
+        )
 
-    state.pids["kube-apiserver"] = _spawn(
-        "kube-apiserver",
-        [
-            str(bins.kube_apiserver),
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={p['apiserver']}",
-            f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-            f"--cert-dir={run_dir / 'pki'}",
-            f"--tls-cert-file={certs['cert']}",
-            f"--tls-private-key-file={certs['key']}",
-            f"--client-ca-file={certs['ca']}",
-            f"--token-auth-file={run_dir / 'pki' / 'tokens.csv'}",
-            "--authorization-mode=RBAC",
-            f"--service-account-key-file={certs['sa_pub']}",
-            f"--service-account-signing-key-file={certs['sa_key']}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--endpoint-reconciler-type=none",
-            # Node addresses are only ever the InternalIP inside the pod network namespace.
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--kubelet-certificate-authority={certs['ca']}",
-            "--allow-privileged=true",
-            "--profiling=false",
-            "--v=1",
-        ],
-        run_dir,
-    )
-    state.save()
-    admin_token = tokens["admin"]
-    _wait(
-        "kube-apiserver",
-        lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]),
-        120,
-        state.pids["kube-apiserver"],
-        logs / "kube-apiserver.log",
-    )
+        state.pids["kube-apiserver"] = _spawn(
+            "kube-apiserver",
+            [
+                str(bins.kube_apiserver),
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={p['apiserver']}",
+                f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+                f"--cert-dir={run_dir / 'pki'}",
+                f"--tls-cert-file={certs['cert']}",
+                f"--tls-private-key-file={certs['key']}",
+                f"--client-ca-file={certs['ca']}",
+                f"--token-auth-file={run_dir / 'pki' / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={certs['sa_pub']}",
+                f"--service-account-signing-key-file={certs['sa_key']}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--endpoint-reconciler-type=none",
+                # Node addresses are only ever the InternalIP inside the pod network namespace.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={certs['ca']}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=1",
+            ],
+            run_dir,
+        )
+        state.save()
+        admin_token = tokens["admin"]
+        _wait(
+            "kube-apiserver",
+            lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]),
+            120,
+            state.pids["kube-apiserver"],
+            logs / "kube-apiserver.log",
+        )
 
-    from kubernetes import config as kconfig
+        from kubernetes import config as kconfig
 
-    api = kconfig.new_client_from_config(config_file=state.kubeconfig)
-    _apply_docs(
-        api, _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml") + _load_yaml(RBAC_DIR / "kubelet.yaml")
-    )
-    _install_crds(api)
+        api = kconfig.new_client_from_config(config_file=state.kubeconfig)
+        _apply_docs(
+            api,
+            _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml") + _load_yaml(RBAC_DIR / "kubelet.yaml"),
+        )
+        _install_crds(api)
 
-    state.pids["kube-controller-manager"] = _spawn(
-        "kube-controller-manager",
-        [
-            str(bins.kube_controller_manager),
-            f"--kubeconfig={run_dir / 'controller-manager.kubeconfig'}",
-            "--secure-port=0",
-            "--leader-elect=false",
-            "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={certs['sa_key']}",
-            f"--root-ca-file={certs['ca']}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--cluster-name=kuberay-harness",
-            # Quick GC and Job reconciliation matter more here than API load.
-            "--concurrent-gc-syncs=5",
-            "--v=1",
-        ],
-        run_dir,
-    )
-    state.save()
+        state.pids["kube-controller-manager"] = _spawn(
+            "kube-controller-manager",
+            [
+                str(bins.kube_controller_manager),
+                f"--kubeconfig={run_dir / 'controller-manager.kubeconfig'}",
+                "--secure-port=0",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={certs['sa_key']}",
+                f"--root-ca-file={certs['ca']}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--cluster-name=kuberay-harness",
+                # Quick GC and Job reconciliation matter more here than API load.
+                "--concurrent-gc-syncs=5",
+                "--v=1",
+            ],
+            run_dir,
+        )
+        state.save()
 
-    from kubernetes import client
+        from kubernetes import client
 
-    core = client.CoreV1Api(api)
-    _wait(
-        "default service account",
-        lambda: core.read_namespaced_service_account("default", "default"),
-        60,
-        state.pids["kube-controller-manager"],
-        logs / "kube-controller-manager.log",
-    )
+        core = client.CoreV1Api(api)
+        _wait(
+            "default service account",
+            lambda: core.read_namespaced_service_account("default", "default"),
+            60,
+            state.pids["kube-controller-manager"],
+            logs / "kube-controller-manager.log",
+        )
+
+    except BaseException:
+        # Do not leave a Ray head behind whose PID was never recorded.
+        ray_thread.join()
+        if "head" in ray_result:
+            raylocal.stop(ray_result["head"])
+        raise
 
     ray_thread.join()
     if "error" in ray_result:
