@@ -159,6 +159,8 @@ class KubeRayHook(KubernetesHook):
                     raise kr.api_error(status, text, what) from err
                 self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
             except (urllib3.exceptions.HTTPError, OSError) as err:
+                if _is_tls_failure(err):  # a certificate will not verify better on a second try
+                    raise KubeRayApiError(f"Kubernetes API: TLS failure to {what}: {err!r}") from err
                 if attempt == policy.attempts:
                     raise KubeRayUnavailableError(
                         f"Kubernetes API unreachable to {what} after {attempt} attempts: {err!r}"
@@ -425,6 +427,11 @@ class KubeRayHook(KubernetesHook):
         except Exception as err:
             return False, str(err)
         return True, f"Kubernetes {version.get('gitVersion', '?')} reachable"
+
+
+def _is_tls_failure(err: BaseException) -> bool:
+    reason = getattr(err, "reason", None)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(err, urllib3.exceptions.SSLError) or isinstance(reason, urllib3.exceptions.SSLError)
 
 
 def _text(data: Any) -> str:

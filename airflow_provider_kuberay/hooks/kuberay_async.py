@@ -170,6 +170,8 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                 )
             except ApiException as err:
                 raise KubeRayApiError(f"Kubernetes API: cannot {what}: {err.reason}") from err
+            except aiohttp.ClientSSLError as err:  # a certificate will not verify better on a second try
+                raise KubeRayApiError(f"Kubernetes API: TLS failure to {what}: {err!r}") from err
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
                 if attempt == attempts:
                     raise KubeRayUnavailableError(

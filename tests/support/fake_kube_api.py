@@ -32,6 +32,56 @@ CORE = {"pods": "Pod", "events": "Event", "configmaps": "ConfigMap"}
 WATCH_POLL_SECONDS = 0.02
 
 
+def _self_signed_tls(directory: str) -> tuple[bytes, str, str]:
+    """A CA and a server certificate for 127.0.0.1 signed by it: (CA PEM, cert file, key file)."""
+    import datetime as dt
+    import ipaddress
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("fake-kube-ca"))
+        .issuer_name(name("fake-kube-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_file, key_file = os.path.join(directory, "server.crt"), os.path.join(directory, "server.key")
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return ca.public_bytes(serialization.Encoding.PEM), cert_file, key_file
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -138,7 +188,9 @@ class FakeKubeApi:
     ``(method, path, query)``, :meth:`calls`.
     """
 
-    def __init__(self, *, token: str | None = None, namespace: str = "default") -> None:
+    def __init__(self, *, token: str | None = None, namespace: str = "default", tls: bool = False) -> None:
+        self.tls = tls
+        self.ca_pem = b""
         self.token = token or "fake-token-" + secrets.token_hex(8)
         self.namespace = namespace
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -163,17 +215,22 @@ class FakeKubeApi:
     # -- lifecycle ------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def kubeconfig_dict(self, namespace: str | None = None) -> dict[str, Any]:
-        """A kubeconfig reaching this server with its bearer token."""
+    def kubeconfig_dict(self, namespace: str | None = None, *, with_ca: bool = True) -> dict[str, Any]:
+        """A kubeconfig reaching this server with its bearer token (and, with TLS, its CA unless told not to)."""
+        import base64
+
         context: dict[str, Any] = {"cluster": "fake", "user": "fake"}
         if namespace:
             context["namespace"] = namespace
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.tls and with_ca:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "fake", "cluster": cluster}],
             "users": [{"name": "fake", "user": {"token": self.token}}],
             "contexts": [{"name": "fake", "context": context}],
             "current-context": "fake",
@@ -196,7 +253,7 @@ class FakeKubeApi:
             async def boot() -> None:
                 self._runner = web.AppRunner(self._app(), handler_cancellation=True, access_log=None)
                 await self._runner.setup()
-                site = web.TCPSite(self._runner, "127.0.0.1", 0)
+                site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._server_tls())
                 await site.start()
                 self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
                 ready.set()
@@ -210,6 +267,18 @@ class FakeKubeApi:
             raise RuntimeError("the fake Kubernetes API did not start")
         return self
 
+    def _server_tls(self) -> Any:
+        if not self.tls:
+            return None
+        import ssl
+        import tempfile
+
+        self._tls_dir = tempfile.TemporaryDirectory(prefix="fake-kube-tls-")
+        self.ca_pem, cert_file, key_file = _self_signed_tls(self._tls_dir.name)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_file, key_file)
+        return context
+
     def stop(self) -> None:
         self.end_watches()
 
@@ -220,6 +289,8 @@ class FakeKubeApi:
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(15)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if self.tls:
+            self._tls_dir.cleanup()
 
     # -- scripting ------------------------------------------------------------------------------
     def fail_next(self, path_prefix: str, status: int, times: int = 1, *, method: str | None = None) -> None:
