@@ -81,9 +81,9 @@ class KubeRayHook(KubernetesHook):
         """How Ray dashboards are reached: ``auto``, ``proxy``, ``direct`` or ``url``."""
         return access.parse_access_mode(self._get_field("dashboard_access"), self.conn_id)
 
-    def _configuration(self) -> client.Configuration:
+    def _configuration(self, cfg: client.Configuration | None = None) -> client.Configuration:
         # A configuration of our own: loading never changes the process-wide default one.
-        cfg = self.client_configuration or client.Configuration()
+        cfg = cfg or self.client_configuration or client.Configuration()
         context = self._coalesce_param(self.cluster_context, self._get_field("cluster_context"))
         path = self._coalesce_param(self.config_file, self._get_field("kube_config_path"))
         inline = self._get_field("kube_config")
@@ -138,7 +138,9 @@ class KubeRayHook(KubernetesHook):
     ) -> urllib3.BaseHTTPResponse:
         policy = self.retry_policy
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        for attempt in range(1, policy.attempts + 1):
+        attempt, reloaded = 0, False
+        while True:
+            attempt += 1
             try:
                 return self.api_client.call_api(
                     path,
@@ -155,6 +157,12 @@ class KubeRayHook(KubernetesHook):
                 status, text = int(err.status or 0), _text(err.body) or str(err.reason or "")
                 if status == 0:  # TLS failure or a request the client could not build: not transient
                     raise KubeRayApiError(f"Kubernetes API: cannot {what}: {text}") from err
+                if status == 401 and not reloaded:
+                    # Tokens rotate (service account, exec plugins, kubeconfig files): reload them once.
+                    self.log.info("Kubernetes API answered 401 to %s; reloading the credentials", what)
+                    self._configuration(self.api_client.configuration)
+                    attempt, reloaded = attempt - 1, True
+                    continue
                 if not kr.is_transient(status) or attempt == policy.attempts:
                     raise kr.api_error(status, text, what) from err
                 self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
@@ -167,7 +175,6 @@ class KubeRayHook(KubernetesHook):
                     ) from err
                 self.log.warning("Kubernetes API unreachable to %s (%r); retrying (%d)", what, err, attempt)
             time.sleep(policy.backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, what=what, **kwargs)

@@ -95,8 +95,8 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         value = await super()._get_field(field_name)
         return None if value == "" else value
 
-    async def _configuration(self) -> async_client.Configuration:
-        cfg = self.client_configuration or async_client.Configuration()
+    async def _configuration(self, cfg: async_client.Configuration | None = None) -> async_client.Configuration:
+        cfg = cfg or self.client_configuration or async_client.Configuration()
         context = self._coalesce_param(self.cluster_context, await self._get_field("cluster_context"))
         path = self._coalesce_param(self.config_file, await self._get_field("kube_config_path"))
         inline = await self._get_field("kube_config")
@@ -155,7 +155,9 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         api = await self.api_client_async()
         attempts = self.retry_policy.attempts if retry else 1
         params = [(k, str(v)) for k, v in (query or {}).items() if v is not None]
-        for attempt in range(1, attempts + 1):
+        attempt, reloaded = 0, False
+        while True:
+            attempt += 1
             try:
                 response: aiohttp.ClientResponse = await api.call_api(
                     path,
@@ -186,11 +188,16 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                     text = await response.text(errors="replace")
                 finally:
                     response.release()
+                if status == 401 and not reloaded:
+                    # Tokens rotate (service account, exec plugins, kubeconfig files): reload them once.
+                    self.log.info("Kubernetes API answered 401 to %s; reloading the credentials", what)
+                    await self._configuration(api.configuration)
+                    attempt, reloaded = attempt - 1, True
+                    continue
                 if not kr.is_transient(status) or attempt == attempts:
                     raise kr.api_error(status, text, what)
                 self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
             await asyncio.sleep(self.retry_policy.backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._request(method, path, what=what, **kwargs)

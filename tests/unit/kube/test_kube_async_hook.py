@@ -306,3 +306,25 @@ def test_watch_never_blocks_the_event_loop(api: FakeKubeApi) -> None:
     seen, slow = run_watched(scenario(), threshold=0.05)
     assert seen == [("ADDED", "j", None), ("MODIFIED", "j", "RUNNING"), ("MODIFIED", "j", "SUCCEEDED")]
     assert slow == []
+
+
+def test_rotated_token_is_picked_up(api: FakeKubeApi, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(api.kubeconfig_dict()))
+    extra = {"kube_config_path": str(path)}
+    monkeypatch.setenv("AIRFLOW_CONN_KR_AROTATE", json.dumps({"conn_type": "kuberay", "extra": extra}))
+
+    async def scenario() -> None:
+        async with KubeRayAsyncHook("kr_arotate", retry_policy=FAST) as hook:
+            assert await hook.list_objects("RayJob") == []
+            api.token = "rotated-token-0123"
+            path.write_text(json.dumps(api.kubeconfig_dict()))
+            assert await hook.list_objects("RayJob") == []
+            api.token = "rotated-again-4567"  # the file still has the old one: reloading does not help
+            with pytest.raises(KubeRayApiError, match="HTTP 401"):
+                await hook.list_objects("RayJob")
+
+    asyncio.run(scenario())
+    assert len(api.requests) == 5

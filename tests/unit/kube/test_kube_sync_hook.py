@@ -161,14 +161,30 @@ def test_unreachable_api_server_gives_up() -> None:
         hook.get_object("RayJob", "j")
 
 
-def test_unauthorized_is_not_retried(api: FakeKubeApi) -> None:
+def test_unauthorized_reloads_credentials_once_then_fails(api: FakeKubeApi) -> None:
     config = api.kubeconfig_dict()
     config["users"][0]["user"]["token"] = "wrong"
     hook = KubeRayHook(None, config_dict=config, retry_policy=FAST)
     with pytest.raises(KubeRayApiError, match="HTTP 401") as info:
         hook.get_object("RayJob", "j")
     assert info.value.http_status == 401
-    assert len(api.requests) == 1
+    assert len(api.requests) == 2
+
+
+def test_rotated_token_is_picked_up(api: FakeKubeApi, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    path = tmp_path / "kubeconfig"  # type: ignore[operator]
+    path.write_text(json.dumps(api.kubeconfig_dict()))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KR_ROTATE", json.dumps({"conn_type": "kuberay", "extra": {"kube_config_path": str(path)}})
+    )
+    hook = KubeRayHook("kr_rotate", retry_policy=FAST)
+    assert hook.list_objects("RayJob") == []
+    api.token = "rotated-token-0123"
+    path.write_text(json.dumps(api.kubeconfig_dict()))
+    assert hook.list_objects("RayJob") == []
+    assert len(api.requests) == 3  # the 401, then the same request with the new token
 
 
 # -- pods, logs, events, config maps -------------------------------------------------------------
