@@ -206,6 +206,7 @@ class FakeKubeApi:
         self._oldest_rv = 0
         self._watch_generation = 0
         self._expire_generation = 0
+        self._bookmark_generation = 0
         self.gone_as_http = False
         self._lock = threading.RLock()
         self._loop = asyncio.new_event_loop()
@@ -301,6 +302,7 @@ class FakeKubeApi:
     def put_object(self, kind: str, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Store an object as if created through the API (an ADDED watch event included)."""
         ns = namespace or (body.get("metadata") or {}).get("namespace") or self.namespace
+        body = {"apiVersion": "ray.io/v1" if kind in PLURALS.values() else "v1", "kind": kind, **body}
         with self._lock:
             obj = self._new_object(kind, ns, body)
             self.objects[(kind, ns, obj["metadata"]["name"])] = obj
@@ -388,6 +390,11 @@ class FakeKubeApi:
         with self._lock:
             self._oldest_rv = self._last_rv
             self._expire_generation += 1
+
+    def send_bookmarks(self) -> None:
+        """Open watches (that allow bookmarks) get a BOOKMARK event carrying the current resourceVersion."""
+        with self._lock:
+            self._bookmark_generation += 1
 
     def end_watches(self) -> None:
         """End every open watch stream (clients must resume from their last resourceVersion)."""
@@ -514,8 +521,9 @@ class FakeKubeApi:
         since = int(request.query.get("resourceVersion") or 0)
         timeout = float(request.query.get("timeoutSeconds") or 3600)
         with self._lock:
-            generation, expired = self._watch_generation, self._expire_generation
+            generation, expired, bookmarks = self._watch_generation, self._expire_generation, self._bookmark_generation
             too_old = bool(since) and since < self._oldest_rv
+        allow_bookmarks = request.query.get("allowWatchBookmarks") == "true"
         if too_old and self.gone_as_http:
             return _status_response(410, "Expired", f"too old resource version: {since} ({self._oldest_rv})")
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -537,6 +545,11 @@ class FakeKubeApi:
                         if self._event_matches(event, request):
                             pending.append((event.type, event.obj))
                     sent = max(sent, self._last_rv)
+                    if self._bookmark_generation != bookmarks:
+                        bookmarks = self._bookmark_generation
+                        if allow_bookmarks:
+                            mark = {"kind": kind, "apiVersion": "ray.io/v1", "metadata": {"resourceVersion": str(sent)}}
+                            pending.append(("BOOKMARK", mark))
             for type_, obj in pending:
                 await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
             if pending and pending[-1][0] == "ERROR":

@@ -328,3 +328,29 @@ def test_rotated_token_is_picked_up(api: FakeKubeApi, tmp_path: Any, monkeypatch
 
     asyncio.run(scenario())
     assert len(api.requests) == 5
+
+
+def test_watch_resumes_from_a_bookmark(api: FakeKubeApi) -> None:
+    _job(api, "j")
+    _job(api, "busy")
+
+    async def scenario() -> None:
+        async with _hook(api) as hook:
+            events = hook.watch_objects("RayJob", None, name="j")
+            assert await _take(events, 1) == [("ADDED", "j", None)]
+            consumer = asyncio.ensure_future(events.__anext__())
+            await asyncio.sleep(0.2)  # the watch is open
+            for step in range(3):  # changes this watch does not see, but its resourceVersion should follow
+                busy = api.set_status("RayJob", "default", "busy", {"step": step})
+            api.send_bookmarks()
+            await asyncio.sleep(0.2)
+            api.end_watches()
+            api.set_status("RayJob", "default", "j", {"jobStatus": "RUNNING"})
+            event_type, obj = await asyncio.wait_for(consumer, 10)
+            assert (event_type, obj["status"]) == ("MODIFIED", {"jobStatus": "RUNNING"})
+            await events.aclose()  # type: ignore[attr-defined]
+            watches = _watch_calls(api)
+            assert watches[0]["allowWatchBookmarks"] == "true"
+            assert watches[-1]["resourceVersion"] == busy["metadata"]["resourceVersion"]
+
+    asyncio.run(scenario())
