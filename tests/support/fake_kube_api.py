@@ -32,8 +32,17 @@ CORE = {"pods": "Pod", "events": "Event", "configmaps": "ConfigMap"}
 WATCH_POLL_SECONDS = 0.02
 
 
-def _self_signed_tls(directory: str) -> tuple[bytes, str, str]:
-    """A CA and a server certificate for 127.0.0.1 signed by it: (CA PEM, cert file, key file)."""
+@dataclass
+class _TlsMaterial:
+    ca_pem: bytes
+    server_cert_file: str
+    server_key_file: str
+    client_cert_pem: bytes
+    client_key_pem: bytes
+
+
+def _tls_material(directory: str) -> _TlsMaterial:
+    """A CA; a server certificate for 127.0.0.1 and a client certificate (user ``fake``) signed by it."""
     import datetime as dt
     import ipaddress
     import os
@@ -41,45 +50,50 @@ def _self_signed_tls(directory: str) -> tuple[bytes, str, str]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = dt.datetime.now(dt.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("fake-kube-ca"))
-        .issuer_name(name("fake-kube-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_file, key_file = os.path.join(directory, "server.crt"), os.path.join(directory, "server.key")
-    with open(cert_file, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_file, "wb") as f:
-        f.write(
+
+    def issue(subject: str, key: Any, issuer: Any, signer: Any, *extensions: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+        )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def key_pem(key: Any) -> bytes:
+        return bytes(
             key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    return ca.public_bytes(serialization.Encoding.PEM), cert_file, key_file
+
+    pem = serialization.Encoding.PEM
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-ca")])
+    ca = issue("fake-kube-ca", ca_key, ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None))
+    server = issue(
+        "127.0.0.1",
+        server_key,
+        ca_name,
+        ca_key,
+        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+    )
+    client = issue("fake", client_key, ca_name, ca_key, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]))
+    cert_file, key_file = os.path.join(directory, "server.crt"), os.path.join(directory, "server.key")
+    with open(cert_file, "wb") as f:
+        f.write(server.public_bytes(pem))
+    with open(key_file, "wb") as f:
+        f.write(key_pem(server_key))
+    return _TlsMaterial(ca.public_bytes(pem), cert_file, key_file, client.public_bytes(pem), key_pem(client_key))
 
 
 def _now() -> str:
@@ -218,8 +232,13 @@ class FakeKubeApi:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def kubeconfig_dict(self, namespace: str | None = None, *, with_ca: bool = True) -> dict[str, Any]:
-        """A kubeconfig reaching this server with its bearer token (and, with TLS, its CA unless told not to)."""
+    def kubeconfig_dict(
+        self, namespace: str | None = None, *, with_ca: bool = True, client_cert: bool = False
+    ) -> dict[str, Any]:
+        """
+        A kubeconfig reaching this server with its bearer token (and, with TLS, its CA unless told not to);
+        ``client_cert=True`` (TLS only): authenticate with a client certificate instead of the token.
+        """
         import base64
 
         context: dict[str, Any] = {"cluster": "fake", "user": "fake"}
@@ -228,11 +247,19 @@ class FakeKubeApi:
         cluster: dict[str, Any] = {"server": self.url}
         if self.tls and with_ca:
             cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
+        user: dict[str, Any] = {"token": self.token}
+        if client_cert:
+            if not self.tls:
+                raise ValueError("client certificates need FakeKubeApi(tls=True)")
+            user = {
+                "client-certificate-data": base64.b64encode(self._tls_material.client_cert_pem).decode(),
+                "client-key-data": base64.b64encode(self._tls_material.client_key_pem).decode(),
+            }
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": cluster}],
-            "users": [{"name": "fake", "user": {"token": self.token}}],
+            "users": [{"name": "fake", "user": user}],
             "contexts": [{"name": "fake", "context": context}],
             "current-context": "fake",
         }
@@ -275,9 +302,13 @@ class FakeKubeApi:
         import tempfile
 
         self._tls_dir = tempfile.TemporaryDirectory(prefix="fake-kube-tls-")
-        self.ca_pem, cert_file, key_file = _self_signed_tls(self._tls_dir.name)
+        self._tls_material = _tls_material(self._tls_dir.name)
+        self.ca_pem = self._tls_material.ca_pem
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_file, key_file)
+        context.load_cert_chain(self._tls_material.server_cert_file, self._tls_material.server_key_file)
+        # Clients may authenticate with a certificate signed by the CA (the kubeconfig's client-certificate).
+        context.load_verify_locations(cadata=self.ca_pem.decode())
+        context.verify_mode = ssl.CERT_OPTIONAL
         return context
 
     def stop(self) -> None:
@@ -474,9 +505,16 @@ class FakeKubeApi:
                 raise asyncio.CancelledError
             reason = {429: "TooManyRequests", 410: "Expired"}.get(fault.status, "InternalError")
             return _status_response(fault.status, reason, f"scripted failure {fault.status}")
-        if self.require_auth and request.headers.get("Authorization") != f"Bearer {self.token}":
+        if self.require_auth and not self._authenticated(request):
             return _status_response(401, "Unauthorized", "Unauthorized")
         return await handler(request)
+
+    def _authenticated(self, request: web.Request) -> bool:
+        if request.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        # With TLS, the handshake already verified any client certificate against the CA.
+        peer = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        return bool(peer)
 
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})

@@ -102,3 +102,41 @@ def test_sync_dashboard_ca_bundle_survives_requests_ca_bundle_env(
     api.add_service_proxy("default", "c1-head-svc", fake_dashboard.url)
     endpoint = KubeRayHook(None, config_dict=api.kubeconfig_dict(), retry_policy=FAST).dashboard_endpoint("c1")
     assert RayDashboardHook(None, endpoint=endpoint, retry_policy=RetryPolicy(attempts=1)).list_jobs() == []
+
+
+# -- client certificates -------------------------------------------------------------------------
+def test_client_certificate_authentication(api: FakeKubeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard_access, "running_in_pod", lambda *a, **k: False)
+    config = api.kubeconfig_dict(client_cert=True)
+    hook = KubeRayHook(None, config_dict=config, retry_policy=FAST)
+    assert hook.list_objects("RayJob") == []
+    endpoint = hook.dashboard_endpoint("c1")
+    assert endpoint.headers == {}
+    assert endpoint.client_cert is not None
+    assert all(os.path.exists(path) for path in endpoint.client_cert)
+
+    async def scenario() -> tuple[str, str] | None:
+        async with KubeRayAsyncHook(None, config_dict=config, retry_policy=FAST) as kube:
+            assert await kube.list_objects("RayJob") == []
+            return (await kube.dashboard_endpoint("c1")).client_cert
+
+    assert asyncio.run(scenario()) is not None
+    without = api.kubeconfig_dict()
+    without["users"][0]["user"] = {}
+    with pytest.raises(KubeRayApiError, match="HTTP 401"):
+        KubeRayHook(None, config_dict=without, retry_policy=FAST).list_objects("RayJob")
+
+
+@pytest.mark.xfail(
+    strict=True, reason="RayDashboardHook does not present DashboardEndpoint.client_cert (requests: cert=...)"
+)
+def test_dashboard_through_the_proxy_with_a_client_certificate(
+    api: FakeKubeApi, fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setattr(dashboard_access, "running_in_pod", lambda *a, **k: False)
+    api.add_service_proxy("default", "c1-head-svc", fake_dashboard.url)
+    config = api.kubeconfig_dict(client_cert=True)
+    endpoint = KubeRayHook(None, config_dict=config, retry_policy=FAST).dashboard_endpoint("c1")
+    assert RayDashboardHook(None, endpoint=endpoint, retry_policy=RetryPolicy(attempts=1)).list_jobs() == []
