@@ -195,7 +195,8 @@ class KubeRayHook(KubernetesHook):
         :param body: the object; ``apiVersion`` and ``kind`` are filled in when missing.
         :param namespace: namespace (default: the connection's).
         :param dry_run: let the API server validate it without storing it (``dryRun=All``).
-        :raises KubeRayConflictError: the object exists already.
+        :raises KubeRayConflictError: the object exists already (also when a retried create had in fact
+            succeeded: adopt the object by name).
         """
         resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
         what = f"create {kind} {ns}/{kr.object_name(body)}" + (" (dry run)" if dry_run else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 # Imported with the module, not inside coroutines: an import would block the triggerer's loop.
@@ -241,7 +241,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         *,
         name: str | None = None,
         label_selector: str | None = None,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """
         Yield ``(event type, object)`` for a kind's objects, forever.
 
@@ -308,7 +308,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
 
     async def _watch_stream(
         self, path: str, version: str | None, selectors: Mapping[str, str | None], what: str
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         query = {
             **selectors,
             "watch": "true",
@@ -321,7 +321,10 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             async for line in response.content:
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                try:
+                    event = json.loads(line)
+                except ValueError as err:  # a line cut short: resume from the last good version
+                    raise KubeRayUnavailableError(f"{what}: unreadable event: {err}") from err
                 event_type, obj = str(event.get("type")), dict(event.get("object") or {})
                 if event_type == "ERROR":
                     code = int(obj.get("code") or 0)
@@ -364,7 +367,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
 
     async def stream_pod_log(
         self, name: str, namespace: str | None = None, *, container: str | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield a pod's log lines (without line ends) as the container writes them, until it ends."""
         ns = await self.namespace_or_default(namespace)
         response = await self._request(

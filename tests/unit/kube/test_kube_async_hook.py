@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ def _job(api: FakeKubeApi, name: str, namespace: str = "default", **labels: str)
     )
 
 
-async def _take(events: AsyncIterator[tuple[str, dict[str, Any]]], count: int) -> list[tuple[str, str, Any]]:
+async def _take(events: AsyncGenerator[tuple[str, dict[str, Any]], None], count: int) -> list[tuple[str, str, Any]]:
     taken = []
     for _ in range(count):
         event_type, obj = await asyncio.wait_for(events.__anext__(), 10)
@@ -164,7 +164,7 @@ def test_watch_lists_then_streams_changes(api: FakeKubeApi) -> None:
             assert await _take(events, 2) == [("MODIFIED", "a", "RUNNING"), ("ADDED", "c", None)]
             api.remove_object("RayJob", "default", "b")
             assert await _take(events, 1) == [("DELETED", "b", None)]
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     asyncio.run(scenario())
     listing = api.calls("GET", JOBS)[0]
@@ -186,7 +186,7 @@ def test_watch_by_name_resumes_after_the_stream_ends(api: FakeKubeApi) -> None:
             api.end_watches()
             api.set_status("RayJob", "default", "j", {"jobStatus": "SUCCEEDED"})
             assert await _take(events, 1) == [("MODIFIED", "j", "SUCCEEDED")]
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             watches = _watch_calls(api)
             assert len(watches) >= 2
             assert watches[-1]["resourceVersion"] == running["metadata"]["resourceVersion"]
@@ -219,7 +219,7 @@ def test_watch_relists_on_410_gone(api: FakeKubeApi, as_http: bool) -> None:
             api.set_status("RayJob", "default", "a", {"jobStatus": "SUCCEEDED", "x": 1})
             event_type, obj = await asyncio.wait_for(events.__anext__(), 10)
             assert (event_type, obj["status"].get("x")) == ("MODIFIED", 1)
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     asyncio.run(scenario())
     listings = [q for _, _, q in api.calls("GET", JOBS) if "watch" not in q]
@@ -243,7 +243,7 @@ def test_watch_gone_relist_reports_deletions(api: FakeKubeApi) -> None:
             _job(api, "elsewhere", namespace="other")  # history moves on...
             api.expire_watch_history()  # ...and is lost: resuming from the last version gets 410
             assert await _take(events, 2) == [("DELETED", "b", None), ("ADDED", "a", "RUNNING")]
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     asyncio.run(scenario())
 
@@ -259,7 +259,7 @@ def test_watch_backs_off_on_transient_errors(api: FakeKubeApi) -> None:
             api.fail_next(JOBS, 500, times=2)  # the watch request
             api.set_status("RayJob", "default", "a", {"jobStatus": "RUNNING"})
             assert await _take(events, 1) == [("MODIFIED", "a", "RUNNING")]
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     asyncio.run(scenario())
 
@@ -269,7 +269,7 @@ def test_watch_gives_up_after_bounded_failures(api: FakeKubeApi) -> None:
         async with _hook(api) as hook:
             api.fail_next(JOBS, 503, times=100)
             with pytest.raises(KubeRayUnavailableError, match="failed 3 times in a row"):
-                await hook.watch_objects("RayJob", None).__anext__()  # type: ignore[attr-defined]
+                await hook.watch_objects("RayJob", None).__anext__()
 
     asyncio.run(scenario())
     assert len(api.calls("GET", JOBS)) == FAST.attempts
@@ -280,7 +280,7 @@ def test_watch_raises_non_transient_errors_at_once(api: FakeKubeApi) -> None:
         async with _hook(api) as hook:
             api.fail_next(JOBS, 403, times=100)
             with pytest.raises(KubeRayApiError, match="HTTP 403") as info:
-                await hook.watch_objects("RayJob", None).__anext__()  # type: ignore[attr-defined]
+                await hook.watch_objects("RayJob", None).__anext__()
             assert not isinstance(info.value, KubeRayUnavailableError)
 
     asyncio.run(scenario())
@@ -300,7 +300,7 @@ def test_watch_never_blocks_the_event_loop(api: FakeKubeApi) -> None:
                 api.set_status("RayJob", "default", "j", {"jobStatus": status})
                 seen += await _take(events, 1)
                 api.end_watches()
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             return seen
 
     seen, slow = run_watched(scenario(), threshold=0.05)
@@ -348,7 +348,7 @@ def test_watch_resumes_from_a_bookmark(api: FakeKubeApi) -> None:
             api.set_status("RayJob", "default", "j", {"jobStatus": "RUNNING"})
             event_type, obj = await asyncio.wait_for(consumer, 10)
             assert (event_type, obj["status"]) == ("MODIFIED", {"jobStatus": "RUNNING"})
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             watches = _watch_calls(api)
             assert watches[0]["allowWatchBookmarks"] == "true"
             assert watches[-1]["resourceVersion"] == busy["metadata"]["resourceVersion"]

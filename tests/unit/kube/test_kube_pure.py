@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_api_message_of_non_json() -> None:
 
 
 def test_newest_events_sorted_filled_limited() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"reason": "b", "lastTimestamp": "2024-01-02T00:00:00Z"},
         {"reason": "c", "lastTimestamp": None, "eventTime": "2024-01-03T00:00:00.000000Z"},
         {"reason": "a", "lastTimestamp": "2024-01-01T00:00:00Z"},
