@@ -45,7 +45,6 @@ class RayDashboardHook(RayDashboardHookBase):
             endpoint = self.endpoint
             session = requests.Session()
             session.headers.update(endpoint.headers)
-            session.verify = endpoint.verify
             self._session = session
         return self._session
 
@@ -67,6 +66,9 @@ class RayDashboardHook(RayDashboardHookBase):
                     json=request.json,
                     data=request.data,
                     timeout=endpoint.timeout,
+                    # Per request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+                    verify=endpoint.verify,
+                    cert=endpoint.client_cert,
                 )
                 status, text = response.status_code, response.text
             except (requests.ConnectionError, requests.Timeout) as err:

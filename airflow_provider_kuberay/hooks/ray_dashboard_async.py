@@ -20,12 +20,16 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 
 
-def _ssl_setting(verify: bool | str) -> ssl.SSLContext | bool:
-    if verify is False:
-        return False
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return True
+def _ssl_setting(endpoint: DashboardEndpoint) -> ssl.SSLContext | bool:
+    if endpoint.client_cert is None and not isinstance(endpoint.verify, str):
+        return endpoint.verify  # aiohttp's own cached default context, or no verification
+    context = ssl.create_default_context(cafile=endpoint.verify if isinstance(endpoint.verify, str) else None)
+    if endpoint.verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if endpoint.client_cert is not None:
+        context.load_cert_chain(*endpoint.client_cert)
+    return context
 
 
 class RayDashboardAsyncHook(RayDashboardHookBase):
@@ -60,7 +64,7 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
             self._session = aiohttp.ClientSession(
                 headers=dict(endpoint.headers),
                 timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
-                connector=aiohttp.TCPConnector(ssl=_ssl_setting(endpoint.verify)),
+                connector=aiohttp.TCPConnector(ssl=_ssl_setting(endpoint)),
             )
         return self._session, endpoint
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError
+from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
-
-if TYPE_CHECKING:
-    from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 
 # Outcomes carried by every KubeRay trigger event.
 SUCCEEDED, FAILED, TIMEOUT, ERROR = "succeeded", "failed", "timeout", "error"
@@ -75,8 +73,6 @@ class KubeRayResourceTrigger(BaseTrigger):
         return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "outcome": outcome, **details}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
-
         async with (
             KubeRayAsyncHook(self.kuberay_conn_id) as hook,
             WatchHub.subscribe(self.kuberay_conn_id, self.namespace, self.kind, self.name) as updates,

@@ -7,6 +7,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardError
+from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
 from airflow_provider_kuberay.triggers.kuberay_resource import (
@@ -130,9 +131,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
         except (KubeRayApiError, RayDashboardError) as err:
             return f"(the job log could not be read: {err})"
 
-    async def _dashboard(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> Any:
-        from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
-
+    async def _dashboard(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> RayDashboardAsyncHook | None:
         info = job_info(obj)
         if not info.job_id or not info.ray_cluster_name:
             return None

@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# Imported with the module: a first import inside the coroutine would stall the triggerer's loop.
+from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
 # What a subscriber receives: ("ADDED" | "MODIFIED" | "DELETED", object), or the error that ended the watch.
 Update = tuple[str, dict[str, Any]] | BaseException
 WatchKey = tuple[str | None, str, str]
@@ -94,8 +97,6 @@ class WatchHub:
 
 
 async def _run_watch(watch: _SharedWatch) -> None:
-    from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
-
     kuberay_conn_id, namespace, kind = watch.key
     try:
         async with KubeRayAsyncHook(kuberay_conn_id) as hook:

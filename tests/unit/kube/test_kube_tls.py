@@ -67,9 +67,6 @@ def test_async_verified_by_default(api: FakeKubeApi) -> None:
 def test_dashboard_through_an_https_proxy_verifies_with_the_cluster_ca(
     api: FakeKubeApi, fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # requests lets these variables replace a session's CA bundle (see the xfail test below).
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.setattr(dashboard_access, "running_in_pod", lambda *a, **k: False)
     api.add_service_proxy("default", "c1-head-svc", fake_dashboard.url)
     fake_dashboard.add_job("raysubmit_1")
@@ -89,11 +86,6 @@ def test_dashboard_through_an_https_proxy_verifies_with_the_cluster_ca(
     assert asyncio.run(scenario()) == ["raysubmit_1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RayDashboardHook sets session.verify, which requests replaces with $REQUESTS_CA_BUNDLE; "
-    "passing verify= (and cert=) on each request fixes it",
-)
 def test_sync_dashboard_ca_bundle_survives_requests_ca_bundle_env(
     api: FakeKubeApi, fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,16 +119,17 @@ def test_client_certificate_authentication(api: FakeKubeApi, monkeypatch: pytest
         KubeRayHook(None, config_dict=without, retry_policy=FAST).list_objects("RayJob")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="RayDashboardHook does not present DashboardEndpoint.client_cert (requests: cert=...)"
-)
 def test_dashboard_through_the_proxy_with_a_client_certificate(
     api: FakeKubeApi, fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.setattr(dashboard_access, "running_in_pod", lambda *a, **k: False)
     api.add_service_proxy("default", "c1-head-svc", fake_dashboard.url)
     config = api.kubeconfig_dict(client_cert=True)
     endpoint = KubeRayHook(None, config_dict=config, retry_policy=FAST).dashboard_endpoint("c1")
     assert RayDashboardHook(None, endpoint=endpoint, retry_policy=RetryPolicy(attempts=1)).list_jobs() == []
+
+    async def scenario() -> list[dict[str, object]]:
+        async with RayDashboardAsyncHook(None, endpoint=endpoint, retry_policy=RetryPolicy(attempts=1)) as dashboard:
+            return await dashboard.list_jobs()
+
+    assert asyncio.run(scenario()) == []
