@@ -13,14 +13,12 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import signal
 import ssl
 import threading
 from pathlib import Path
 
 from harness import fwdproxy, logserver, netns
-from harness.procs import alive
 
 RELAY_PORTS = (fwdproxy.DASHBOARD_PORT, fwdproxy.SERVE_PORT)
 
@@ -101,24 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     kubelet.register()
     Path(cfg["ready_file"]).write_text("ready\n")
-    orphaned = threading.Event()
-    if cfg.get("owner_pid"):
-        threading.Thread(target=_watch_owner, args=(cfg["owner_pid"], stop, orphaned), daemon=True).start()
     kubelet.run_forever(stop)
     net_thread.join(timeout=5)
-    if orphaned.is_set():
-        from harness import controlplane
-
-        logging.warning("owner process %s is gone: stopping the harness", cfg["owner_pid"])
-        controlplane.down(Path(cfg["run_dir"]), log=logging.warning, skip_pid=os.getpid())
     return 0
-
-
-def _watch_owner(pid: int, stop: threading.Event, orphaned: threading.Event) -> None:
-    while not stop.wait(1.0):
-        if not alive(pid):
-            orphaned.set()
-            stop.set()
 
 
 if __name__ == "__main__":

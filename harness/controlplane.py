@@ -28,7 +28,8 @@ from harness.procs import alive, free_ports, non_loopback_listeners, terminate_t
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_DIR = build.CACHE / "run"
 RBAC_DIR = Path(__file__).resolve().parent / "rbac"
-SERVICE_CIDR = "10.96.0.0/16"  # only ever stored in objects: nothing here dials a ClusterIP
+SERVICE_CIDR = "10.96.0.0/16"
+RAY_PID_FILE = "ray-head.json"  # only ever stored in objects: nothing here dials a ClusterIP
 
 
 def crd_dir() -> Path:
@@ -151,8 +152,8 @@ def _install_crds(api: Any) -> None:
 def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None = None) -> State:
     """Start everything; on any failure stop what was started and raise.
 
-    With owner_pid (the pytest process), the node agent tears everything down by itself if that
-    process dies without doing so (SIGKILL, a CI time limit), so nothing outlives the tests.
+    With owner_pid (the pytest process), a watchdog started first tears everything down by itself
+    if that process dies without doing so (SIGKILL, a CI time limit), so nothing outlives the tests.
     """
     t0 = time.monotonic()
     bins = build.resolved()
@@ -176,9 +177,16 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
         server=server,
         ports={"etcd": etcd_port, "etcd_peer": etcd_peer, "apiserver": api_port, "proxy": proxy_port},
     )
+    if owner_pid is not None:
+        state.pids["watchdog"] = _spawn(
+            "watchdog",
+            [sys.executable, "-m", "harness.watchdog", "--owner", str(owner_pid), "--run-dir", str(run_dir)],
+            run_dir,
+            env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)},
+        )
     state.save()
     try:
-        _up(state, bins, role, log, owner_pid)
+        _up(state, bins, role, log)
     except BaseException:
         down(run_dir, log=log)
         raise
@@ -188,7 +196,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
     return state
 
 
-def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int | None) -> None:
+def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
     run_dir = Path(state.run_dir)
     logs = run_dir / "logs"
     net = netns.create()
@@ -211,9 +219,14 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
 
     import threading
 
+    def record_ray(pid: int, temp_dir: str) -> None:
+        # Recorded at once (in a file of its own: `state` belongs to the main thread), so a
+        # `down` or the watchdog stops it even while it is still starting.
+        (run_dir / RAY_PID_FILE).write_text(json.dumps({"pid": pid, "temp_dir": temp_dir}))
+
     def start_ray() -> None:
         try:
-            ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve)
+            ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve, on_spawn=record_ray)
         except Exception as e:
             ray_result["error"] = e
 
@@ -352,7 +365,6 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any, owner_pid: int
         "log_dir": str(logs / "pods"),
         "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir),
-        "owner_pid": owner_pid,
         "kubelet_cert": str(certs["kubelet_cert"]),
         "kubelet_key": str(certs["kubelet_key"]),
     }
@@ -418,6 +430,14 @@ def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, skip_pid: int | None
             # Ray drains for up to 30s on SIGTERM; a test head has nothing worth waiting for.
             terminate_tree(pid, timeout=3 if name == "ray-head" else 10)
             log(f"[harness] stopped {name} (pid {pid}) in {time.monotonic() - t0:.1f}s")
+    early = Path(state.run_dir) / RAY_PID_FILE
+    if early.is_file():  # a Ray head whose start was cut short
+        ray = json.loads(early.read_text())
+        if ray["pid"] != skip_pid and alive(ray["pid"]):
+            terminate_tree(ray["pid"], timeout=3)
+            log(f"[harness] stopped ray-head (pid {ray['pid']})")
+        state.ray_temp_dir = state.ray_temp_dir or ray["temp_dir"]
+        early.unlink()
     if state.netns and netns.exists(state.netns):
         netns.remove(netns.PodNetwork(state.netns, state.netns_index or 0))
         log(f"[harness] removed network namespace {state.netns}")

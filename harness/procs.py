@@ -114,3 +114,11 @@ def non_loopback_listeners(roots: list[int]) -> list[str]:
         if pids & ours:
             bad.append(line.strip())
     return bad
+
+
+def die_with_parent() -> None:
+    """preexec_fn for short-lived helpers: SIGKILL them if the thread that spawned them dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -10,10 +10,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.procs import free_ports, terminate_tree
+from harness.procs import die_with_parent, free_ports, terminate_tree
 
 # An opener that ignores *_proxy variables: the harness talks to loopback only, directly.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -78,7 +79,14 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.0, serve: bool = False) -> RayHead:
+def start(
+    ray_bin: Path,
+    log_dir: Path,
+    num_cpus: int = 4,
+    timeout: float = 120.0,
+    serve: bool = False,
+    on_spawn: Callable[[int, str], None] | None = None,
+) -> RayHead:
     (gcs, dash, client, agent_http, agent_grpc, metrics, node_mgr, obj_mgr, runtime_env) = free_ports(9)
     # Short path: Ray puts unix sockets under its temp dir (108-byte limit).
     temp_dir = tempfile.mkdtemp(prefix="krh-ray-", dir="/tmp")
@@ -113,6 +121,8 @@ def start(ray_bin: Path, log_dir: Path, num_cpus: int = 4, timeout: float = 120.
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
     head = RayHead(proc.pid, gcs, dash, client, temp_dir, log)
+    if on_spawn is not None:
+        on_spawn(proc.pid, temp_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -158,7 +168,9 @@ def _start_serve(ray_bin: Path, head: RayHead, log_dir: Path) -> int:
             stderr=subprocess.STDOUT,
             env=clean_env(),
             check=True,
-            timeout=180,
+            timeout=90,
+            # If the harness process dies meanwhile, this client must not outlive it.
+            preexec_fn=die_with_parent,
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -173,5 +185,5 @@ def _start_serve(ray_bin: Path, head: RayHead, log_dir: Path) -> int:
 
 
 def stop(head: RayHead) -> None:
-    terminate_tree(head.pid, timeout=20)
+    terminate_tree(head.pid, timeout=3)
     shutil.rmtree(head.temp_dir, ignore_errors=True)

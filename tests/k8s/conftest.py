@@ -46,7 +46,10 @@ def _start_harness() -> tuple[Path, str]:
     try:
         state = controlplane.up(run_dir, owner_pid=os.getpid())
     except controlplane.HarnessError as e:
-        pytest.fail(f"k8s harness did not start: {e}", pytrace=False)
+        pytest.fail(f"k8s harness did not start: {e} (logs in {run_dir / 'logs'})", pytrace=False)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run_dir, state.kubeconfig
 
 
@@ -74,9 +77,10 @@ def k8s_cluster() -> Iterator[K8sCluster]:
     if external:
         kubeconfig = external
     else:
-        run_dir, kubeconfig = _start_harness()
-        # A SIGTERM (a time limit, CI) still runs the session teardown that stops the harness.
+        # A SIGTERM (a time limit, CI) still runs the teardown that stops the harness, even
+        # while it is starting; a SIGKILL is left to the harness's watchdog.
         signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        run_dir, kubeconfig = _start_harness()
     try:
         api = kconfig.new_client_from_config(config_file=kubeconfig)
         yield K8sCluster(
