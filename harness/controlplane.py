@@ -28,8 +28,10 @@ from harness.procs import alive, free_ports, non_loopback_listeners, terminate_t
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_DIR = build.CACHE / "run"
 RBAC_DIR = Path(__file__).resolve().parent / "rbac"
-SERVICE_CIDR = "10.96.0.0/16"
-RAY_PID_FILE = "ray-head.json"  # only ever stored in objects: nothing here dials a ClusterIP
+SERVICE_CIDR = "10.96.0.0/16"  # only ever stored in objects: nothing here dials a ClusterIP
+RAY_PID_FILE = "ray-head.json"
+# Each component normally needs seconds; the slack is for a loaded 2-core machine.
+STARTUP_TIMEOUT = 180
 
 
 def crd_dir() -> Path:
@@ -146,7 +148,7 @@ def _install_crds(api: Any) -> None:
                 return False
         return True
 
-    _wait("CRDs established", established, 60)
+    _wait("CRDs established", established, STARTUP_TIMEOUT)
 
 
 def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None = None) -> State:
@@ -254,7 +256,11 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         )
         state.save()
         _wait(
-            "etcd", lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"), 30, state.pids["etcd"], logs / "etcd.log"
+            "etcd",
+            lambda: _http_ok(f"http://127.0.0.1:{p['etcd']}/health"),
+            STARTUP_TIMEOUT,
+            state.pids["etcd"],
+            logs / "etcd.log",
         )
 
         state.pids["kube-apiserver"] = _spawn(
@@ -290,7 +296,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         _wait(
             "kube-apiserver",
             lambda: _http_ok(f"{state.server}/readyz", admin_token, certs["ca"]),
-            120,
+            STARTUP_TIMEOUT,
             state.pids["kube-apiserver"],
             logs / "kube-apiserver.log",
         )
@@ -330,7 +336,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         _wait(
             "default service account",
             lambda: core.read_namespaced_service_account("default", "default"),
-            60,
+            STARTUP_TIMEOUT,
             state.pids["kube-controller-manager"],
             logs / "kube-controller-manager.log",
         )
@@ -376,7 +382,9 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)},
     )
     state.save()
-    _wait("agent", lambda: (run_dir / "agent.ready").is_file(), 60, state.pids["agent"], logs / "agent.log")
+    _wait(
+        "agent", lambda: (run_dir / "agent.ready").is_file(), STARTUP_TIMEOUT, state.pids["agent"], logs / "agent.log"
+    )
 
     # Only the operator gets the proxy, and nothing is exempted from it (no NO_PROXY): its
     # Kubernetes client talks to 127.0.0.1, which Go never proxies anyway.
@@ -407,7 +415,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
     _wait(
         "ray-operator",
         lambda: op_log.read_text().count("Starting workers") >= 3,
-        60,
+        STARTUP_TIMEOUT,
         state.pids["ray-operator"],
         op_log,
     )
