@@ -227,10 +227,14 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         (run_dir / RAY_PID_FILE).write_text(json.dumps({"pid": pid, "temp_dir": temp_dir}))
 
     def start_ray() -> None:
-        try:
-            ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve, on_spawn=record_ray)
-        except Exception as e:
-            ray_result["error"] = e
+        # On an overloaded machine the raylet can miss Ray's own start deadline: try twice.
+        for attempt in (1, 2):
+            try:
+                ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve, on_spawn=record_ray)
+                return
+            except Exception as e:
+                ray_result["error"] = e
+                log(f"[harness] Ray head start attempt {attempt} failed: {e}")
 
     ray_thread = threading.Thread(target=start_ray, name="ray-head")
     ray_thread.start()
@@ -349,7 +353,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         raise
 
     ray_thread.join()
-    if "error" in ray_result:
+    if "head" not in ray_result:
         raise HarnessError(f"local Ray head: {ray_result['error']}")
     head: raylocal.RayHead = ray_result["head"]
     state.pids["ray-head"] = head.pid

@@ -126,6 +126,7 @@ def start(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
             raise RuntimeError(f"ray start exited with {proc.returncode}; see {log}")
         try:
             with _DIRECT.open(f"{head.dashboard_url}/api/version", timeout=2) as r:
