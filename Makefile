@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 UV_RUN := $(UV) run --frozen --extra local
 
-.PHONY: demo test lint unit bootstrap clean
+.PHONY: demo demo-k8s test lint unit bootstrap clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -14,8 +14,12 @@ bootstrap:
 demo: bootstrap
 	$(UV_RUN) python -m devtools.demo
 
-## The whole test suite: lint, types, then every tier.
-test: bootstrap lint
+## The Kubernetes example DAG end to end on the test control plane (or the cluster in KUBECONFIG).
+demo-k8s: bootstrap k8s-prepare
+	$(UV_RUN) python -m devtools.demo_k8s
+
+## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
+test: bootstrap lint k8s-prepare
 	$(UV_RUN) pytest
 
 lint: bootstrap

@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from devtools.local_ray import LocalRayHead
 
 ROOT = Path(__file__).resolve().parents[1]
-DAG_ID = "example_ray_submit_job"
 
 
 def _airflow(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess[str]:
@@ -35,44 +36,51 @@ def _json_output(stdout: str) -> list[dict[str, str]]:
     return []
 
 
-def airflow_env(home: Path, dashboard_url: str) -> dict[str, str]:
-    """Environment of an isolated Airflow on SQLite with the example DAGs and the local head's connection."""
-    return {
+def run_example_dag(dag_id: str, connections: Mapping[str, Mapping[str, Any]]) -> bool:
+    """
+    Run one example DAG with ``airflow dags test`` (deferrable operators) on a fresh SQLite Airflow
+    home, print its task states, and tell whether the run succeeded.
+
+    :param connections: Airflow connections by id, set as ``AIRFLOW_CONN_*`` variables.
+    """
+    home = ROOT / ".demo" / "airflow-home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
-        "AIRFLOW_CONN_RAY_DASHBOARD_DEFAULT": json.dumps({"conn_type": "ray_dashboard", "host": dashboard_url}),
+        **{f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in connections.items()},
     }
+    if _airflow("db", "migrate", env=env, capture=True).returncode != 0:
+        print("airflow db migrate failed", file=sys.stderr)
+        return False
+    print(f"== airflow dags test {dag_id} (deferrable operators)", flush=True)
+    test = _airflow("dags", "test", dag_id, env=env)
+    runs = _json_output(_airflow("dags", "list-runs", dag_id, "-o", "json", env=env, capture=True).stdout)
+    if not runs:
+        print("no DAG run was recorded", file=sys.stderr)
+        return False
+    run = runs[0]
+    print(f"== DAG run {run['run_id']}: {run['state']}", flush=True)
+    _airflow("tasks", "states-for-dag-run", dag_id, run["run_id"], "-o", "table", env=env)
+    return test.returncode == 0 and run["state"] == "success"
 
 
 def main() -> int:
     started = time.monotonic()
-    home = ROOT / ".demo" / "airflow-home"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
     print("== starting a local Ray head on 127.0.0.1", flush=True)
     with LocalRayHead() as head:
         exposed = head.non_loopback_listeners()
         print(f"== Ray dashboard at {head.dashboard_url}; listeners off loopback: {exposed or 'none'}", flush=True)
         if exposed:
             return 1
-        env = airflow_env(home, head.dashboard_url)
-        if _airflow("db", "migrate", env=env, capture=True).returncode != 0:
-            print("airflow db migrate failed", file=sys.stderr)
-            return 1
-        print(f"== airflow dags test {DAG_ID} (deferrable operators)", flush=True)
-        test = _airflow("dags", "test", DAG_ID, env=env)
-        runs = _json_output(_airflow("dags", "list-runs", DAG_ID, "-o", "json", env=env, capture=True).stdout)
-        if not runs:
-            print("no DAG run was recorded", file=sys.stderr)
-            return 1
-        run = runs[0]
-        print(f"== DAG run {run['run_id']}: {run['state']}", flush=True)
-        _airflow("tasks", "states-for-dag-run", DAG_ID, run["run_id"], "-o", "table", env=env)
+        connection = {"conn_type": "ray_dashboard", "host": head.dashboard_url}
+        ok = run_example_dag("example_ray_submit_job", {"ray_dashboard_default": connection})
     print(f"== Ray stopped; demo took {time.monotonic() - started:.0f}s", flush=True)
-    return 0 if test.returncode == 0 and run["state"] == "success" else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

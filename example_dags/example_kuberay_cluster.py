@@ -3,7 +3,8 @@ An autoscaled RayCluster with a CPU and a GPU worker group, used by two RayJobs,
 
 Needs a ``kuberay`` connection named ``kuberay_default`` (a kubeconfig or in-cluster access) to a
 Kubernetes cluster that runs the KubeRay operator. The GPU group scales from zero, so the cluster
-becomes ready without GPU nodes; jobs asking for GPUs wait for the node autoscaler.
+becomes ready without GPU nodes; work that asks Ray for GPUs (``entrypoint_num_gpus=1``, or
+``@ray.remote(num_gpus=1)`` inside the job) makes the autoscaler add a GPU worker.
 """
 
 from __future__ import annotations
@@ -53,14 +54,16 @@ with DAG(
     prepare = KubeRayRunJobOperator(
         task_id="prepare_data",
         cluster_name=cluster_name,
-        entrypoint="python -c 'import ray; ray.init(); print(ray.get(ray.remote(sum).remote(range(100))))'",
+        entrypoint=(
+            "python -c 'import ray; ray.init(); square = ray.remote(lambda x: x * x); "
+            'print("sum of squares:", sum(ray.get([square.remote(i) for i in range(100)])))\''
+        ),
     )
-    train = KubeRayRunJobOperator(
-        task_id="train_on_gpu",
+    report = KubeRayRunJobOperator(
+        task_id="report_resources",
         cluster_name=cluster_name,
-        entrypoint='python -c "import ray; ray.init(); print(ray.cluster_resources())"',
-        entrypoint_num_gpus=1,
+        entrypoint='python -c \'import ray; ray.init(); print("GPUs now:", ray.cluster_resources().get("GPU", 0))\'',
     )
     delete = KubeRayDeleteClusterOperator(task_id="delete_cluster", cluster_name=cluster_name, trigger_rule="all_done")
 
-    create >> prepare >> train >> delete
+    create >> prepare >> report >> delete

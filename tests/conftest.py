@@ -34,6 +34,16 @@ def fake_dashboard() -> Iterator[FakeDashboard]:
 
 
 @pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated metadata database in the session's AIRFLOW_HOME (the real-Airflow tier)."""
+    import subprocess
+    import sys
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
 def ray_head() -> Iterator[object]:
     """One real local Ray head on 127.0.0.1 for the whole session, stopped by PID at the end."""
     from devtools.local_ray import LocalRayHead

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import DAGS_FOLDER, ROOT
+from tests.support.airflow_runs import load_dag as _load_dag
+from tests.support.airflow_runs import task_states as _states
+from tests.support.airflow_runs import xcom as _xcom
 
 pytestmark = [pytest.mark.airflow, pytest.mark.ray]
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """A migrated metadata database in the session's AIRFLOW_HOME."""
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -29,31 +22,6 @@ def ray_connection(ray_head: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     conn = json.dumps({"conn_type": "ray_dashboard", "host": ray_head.dashboard_url})
     monkeypatch.setenv("AIRFLOW_CONN_RAY_DASHBOARD_DEFAULT", conn)
     return ray_head.dashboard_url
-
-
-def _load_dag(path: Path, dag_id: str) -> Any:
-    """Parse the file like the DAG processor does (a fresh parse, so operators read today's config)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(path))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag(dag_id)
-    assert dag is not None, f"{dag_id} not found in {path}"
-    return dag
-
-
-def _states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-def _xcom(dag_run: Any, task_id: str, key: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key)
-    with create_session() as session:
-        row = session.execute(query).scalars().first()
-        return XComModel.deserialize_value(row) if row is not None else None
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])

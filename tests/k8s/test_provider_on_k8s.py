@@ -203,3 +203,45 @@ def test_every_kuberay_sample_passes_a_server_side_dry_run(kuberay_conn: str) ->
             tried += 1
     assert tried >= 80
     assert hook.list_objects("RayService", kuberay_conn) == []  # dry runs stored nothing
+
+
+def test_task_kuberay_returns_the_functions_value(kuberay_conn: str, shared_cluster: str) -> None:
+    from airflow.sdk import DAG, task
+
+    with DAG(dag_id="decorated_on_k8s") as dag:
+
+        @task.kuberay(cluster_name=shared_cluster, deferrable=False, resync_interval=2)
+        def scaled_sum(values: list[int], factor: int) -> dict[str, int]:
+            import ray
+
+            ray.init()
+            total = sum(ray.get([ray.remote(lambda v: v * factor).remote(v) for v in values]))
+            return {"total": total, "count": len(values)}
+
+        scaled_sum([1, 2, 3], factor=10)
+    ti = _ti("scaled_sum")
+    result = dag.get_task("scaled_sum").execute(context_for(ti))
+    assert result == {"total": 60, "count": 3}
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("dag_id", ["example_kuberay_run_job", "example_kuberay_cluster"])
+def test_kubernetes_example_dags_run_deferred_on_airflow(kuberay_conn: str, airflow_db: None, dag_id: str) -> None:
+    from datetime import datetime, timezone
+
+    from tests.support.airflow_runs import load_dag, task_states, xcom
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        dag = load_dag(ROOT / "example_dags" / f"{dag_id}.py", dag_id)
+        assert all(getattr(t, "deferrable", True) for t in dag.tasks)
+        dag_run = dag.test(logical_date=datetime.now(timezone.utc))
+    finally:
+        mp.undo()
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}, states
+    if dag_id == "example_kuberay_run_job":
+        assert xcom(dag_run, "count_words", "job_status") == "SUCCEEDED"
+    else:
+        assert xcom(dag_run, "create_cluster", "cluster_name")

@@ -51,12 +51,14 @@ def test_every_registered_class_imports() -> None:
 
 
 def test_parse_time_imports_stay_light() -> None:
-    """Importing the operators, sensors and the example DAG must not load Ray or Kubernetes clients."""
+    """Importing the operators, sensors and every example DAG must not load Ray or Kubernetes clients."""
     code = textwrap.dedent(
         """
-        import sys, runpy
+        import glob, sys, runpy
         import airflow_provider_kuberay.operators, airflow_provider_kuberay.sensors
-        runpy.run_path("example_dags/example_ray_submit_job.py")
+        import airflow_provider_kuberay.decorators.kuberay, airflow_provider_kuberay.specs
+        for path in sorted(glob.glob("example_dags/example_*.py")):
+            runpy.run_path(path)
         heavy = sorted(m for m in ("ray", "kubernetes", "kubernetes_asyncio", "aiohttp") if m in sys.modules)
         print(",".join(heavy))
         """
