@@ -20,7 +20,7 @@ demo-k8s: bootstrap k8s-prepare
 
 ## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
 test: bootstrap lint k8s-prepare
-	$(UV_RUN) pytest
+	$(UV_RUN) pytest -rs
 
 lint: bootstrap
 	$(UV_RUN) ruff check .

@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -92,6 +93,7 @@ class LocalRayHead:
             "object-manager-port": free_port(),
         }
         self._process: subprocess.Popen[bytes] | None = None
+        self._guard: subprocess.Popen[bytes]
 
     @property
     def dashboard_url(self) -> str:
@@ -112,7 +114,7 @@ class LocalRayHead:
             f"--num-cpus={self.num_cpus}", f"--temp-dir={self.temp_dir}",
             "--disable-usage-stats", "--include-dashboard=true",
         ]  # fmt: skip
-        env = {**os.environ, **_LOOPBACK_ENV}
+        env = {**os.environ, **_LOOPBACK_ENV, **self._quiet_env()}
         shim = loopback_shim()
         if shim is not None:
             env["LD_PRELOAD"] = " ".join(filter(None, [str(shim), env.get("LD_PRELOAD", "")]))
@@ -120,6 +122,12 @@ class LocalRayHead:
         # A new session: every Ray process shares it, so stop() can find exactly ours.
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
+        # If we die without stop() (SIGKILL, a time limit), the guard stops the head for us.
+        self._guard = subprocess.Popen(
+            [sys.executable, "-m", "devtools.local_ray", "guard", str(os.getpid()), str(self._process.pid)],
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=subprocess.DEVNULL,
+        )
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -127,6 +135,17 @@ class LocalRayHead:
             self.stop()
             raise
         return self
+
+    def _quiet_env(self) -> dict[str, str]:
+        """
+        Keep the head off the network: even with usage stats off, Ray's dashboard probes cloud
+        metadata addresses unless ~/ray_bootstrap_config.yaml exists, and posts a "disabled"
+        report. HOME gets an empty bootstrap config; the report goes to a closed loopback port.
+        """
+        home = self.workdir / "home"
+        home.mkdir(exist_ok=True)
+        (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+        return {"HOME": str(home), "RAY_USAGE_STATS_REPORT_URL": f"http://127.0.0.1:{free_port()}/"}
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
@@ -175,18 +194,7 @@ class LocalRayHead:
 
     def session_pids(self) -> list[int]:
         """PIDs of every live process of the head's session (the head and all it spawned)."""
-        if self._process is None:
-            return []
-        sid = self._process.pid
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getsid(int(entry.name)) == sid:
-                        pids.append(int(entry.name))
-                except (ProcessLookupError, PermissionError):
-                    continue
-        return pids
+        return [] if self._process is None else session_pids(self._process.pid)
 
     def listeners(self) -> list[str]:
         """Local addresses that the head's processes listen on (``ss -ltnp``)."""
@@ -206,18 +214,11 @@ class LocalRayHead:
         """Stop the head's session: SIGTERM, then SIGKILL for whatever is left; only our PIDs."""
         if self._process is None:
             return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in self.session_pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            end = time.monotonic() + timeout
-            while self.session_pids() and time.monotonic() < end:
-                self._process.poll()
-                time.sleep(0.2)
-            if not self.session_pids():
-                break
+        stop_session(self._process.pid, timeout, reap=self._process.poll)
         self._process.wait(timeout=5)
         self._process = None
+        self._guard.terminate()
+        self._guard.wait(timeout=5)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -231,7 +232,50 @@ class LocalRayHead:
         self.stop()
 
 
+def session_pids(sid: int) -> list[int]:
+    """PIDs of the live processes of session ``sid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return pids
+
+
+def stop_session(sid: int, timeout: float, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM every process of session ``sid``, then SIGKILL what is left after ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in session_pids(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        end = time.monotonic() + timeout
+        while session_pids(sid) and time.monotonic() < end:
+            reap()
+            time.sleep(0.2)
+        if not session_pids(sid):
+            return
+
+
+def _guard(owner: int, sid: int) -> None:
+    """Wait for ``owner`` to die, then stop session ``sid`` (a head its owner could not stop)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the owner stopped the head itself
+    while True:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(1.0)
+    stop_session(sid, 5.0)
+
+
 def _is_loopback(address: str) -> bool:
     host = address.rsplit(":", 1)[0].strip("[]")
     host = host.removeprefix("::ffff:")
     return host.startswith("127.") or host == "::1"
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["guard"]:
+    _guard(int(sys.argv[2]), int(sys.argv[3]))

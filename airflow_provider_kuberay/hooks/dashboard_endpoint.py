@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_kuberay.hooks.connection_fields import as_flag
+
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
@@ -59,17 +61,6 @@ def _extra_value(extra: Mapping[str, Any], name: str) -> Any:
     return extra.get(f"extra__{CONN_TYPE}__{name}")
 
 
-def _as_bool(value: Any, field_name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"connection extra {field_name!r} must be a boolean, got {value!r}")
-
-
 def _parse_headers(value: Any) -> dict[str, str]:
     if value in (None, ""):
         return {}
@@ -110,7 +101,7 @@ def endpoint_from_connection(conn: Connection) -> DashboardEndpoint:
     if conn.password:
         headers.setdefault("Authorization", f"Bearer {conn.password}")
     verify_raw = _extra_value(extra, "verify_ssl")
-    verify: bool | str = True if verify_raw in (None, "") else _as_bool(verify_raw, "verify_ssl")
+    verify: bool | str = as_flag(verify_raw, "verify_ssl") is not False
     ca_bundle = _extra_value(extra, "ca_bundle_path")
     if ca_bundle and verify is not False:
         verify = str(ca_bundle)

@@ -198,20 +198,6 @@ def config_map_body(
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(data)}
 
 
-def as_flag(value: Any) -> bool | None:
-    """A connection field as a boolean (``None`` when unset); form values may arrive as strings."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"expected a boolean, got {value!r}")
-
-
 def parse_kubeconfig(value: Any) -> dict[str, Any]:
     """An inline kubeconfig (dict, JSON or YAML text) as a dict, parsed in memory."""
     if isinstance(value, Mapping):

@@ -23,6 +23,7 @@ from airflow_provider_kuberay.exceptions import (
 )
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
+from airflow_provider_kuberay.hooks.connection_fields import as_flag
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
 
@@ -100,7 +101,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         context = self._coalesce_param(self.cluster_context, await self._get_field("cluster_context"))
         path = self._coalesce_param(self.config_file, await self._get_field("kube_config_path"))
         inline = await self._get_field("kube_config")
-        in_cluster = self._coalesce_param(self.in_cluster, kr.as_flag(await self._get_field("in_cluster")))
+        in_cluster = self._coalesce_param(self.in_cluster, as_flag(await self._get_field("in_cluster"), "in_cluster"))
         source = kr.config_source(
             in_cluster=in_cluster, kube_config=inline, kube_config_path=path, config_dict=self.config_dict
         )
@@ -119,7 +120,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             except ConfigException:
                 await async_config.load_kube_config(context=context, client_configuration=cfg)
         disable_verify = self._coalesce_param(
-            self.disable_verify_ssl, kr.as_flag(await self._get_field("disable_verify_ssl"))
+            self.disable_verify_ssl, as_flag(await self._get_field("disable_verify_ssl"), "disable_verify_ssl")
         )
         if disable_verify is True:
             cfg.verify_ssl = False

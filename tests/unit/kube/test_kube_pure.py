@@ -16,6 +16,7 @@ from airflow_provider_kuberay.exceptions import (
 )
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
+from airflow_provider_kuberay.hooks.connection_fields import as_flag
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 
 
@@ -103,7 +104,12 @@ def test_parse_kubeconfig_never_echoes_content() -> None:
     ("value", "expected"), [(None, None), ("", None), ("true", True), ("False", False), (True, True)]
 )
 def test_as_flag(value: object, expected: bool | None) -> None:
-    assert kr.as_flag(value) is expected
+    assert as_flag(value) is expected
+
+
+def test_as_flag_names_the_field() -> None:
+    with pytest.raises(ValueError, match="'in_cluster' must be a boolean"):
+        as_flag("maybe", "in_cluster")
 
 
 def test_config_map_body_with_owner() -> None:
