@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from airflow_provider_kuberay._lazy import lazy_exports
 
-# Loaded on first use: importing one hook should not import every client library.
 _EXPORTS = {
     "RayDashboardHook": "airflow_provider_kuberay.hooks.ray_dashboard",
     "RayDashboardAsyncHook": "airflow_provider_kuberay.hooks.ray_dashboard_async",
@@ -14,8 +12,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

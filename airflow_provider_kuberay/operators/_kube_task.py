@@ -122,6 +122,16 @@ def failure_text(event: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def wait_with(operator: Any, trigger: Any) -> dict[str, Any]:
+    """
+    Wait for the trigger's event: deferred (this raises, and ``execute_complete`` gets the event)
+    when the operator is deferrable, else in the worker.
+    """
+    if operator.deferrable:
+        operator.defer(trigger=trigger, method_name="execute_complete")
+    return run_trigger_in_worker(trigger)
+
+
 def run_trigger_in_worker(trigger: Any) -> dict[str, Any]:
     """
     Wait in the worker with the very trigger a deferred task would use, on a private event loop,

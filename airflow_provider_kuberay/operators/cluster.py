@@ -116,7 +116,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         return normalize_body(body, kind="RayCluster")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt, wait_with
         from airflow_provider_kuberay.specs import resource_name
 
         identity = TaskIdentity.from_context(context)
@@ -134,11 +134,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         if not self.wait_until_ready:
             return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete")
-        from airflow_provider_kuberay.operators._kube_task import run_trigger_in_worker
-
-        return self._finish(context, run_trigger_in_worker(trigger))
+        return self._finish(context, wait_with(self, trigger))
 
     def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
         from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger

@@ -161,7 +161,7 @@ class KubeRayRunJobOperator(BaseOperator):
         return ray_job_body(name, spec, namespace=namespace, labels=labels)
 
     def execute(self, context: Context) -> dict[str, Any] | str:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt, wait_with
         from airflow_provider_kuberay.specs import resource_name
         from airflow_provider_kuberay.status import job_verdict
 
@@ -180,11 +180,7 @@ class KubeRayRunJobOperator(BaseOperator):
         if not self.wait_for_completion:
             return name
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete")
-        from airflow_provider_kuberay.operators._kube_task import run_trigger_in_worker
-
-        return self._finish(context, run_trigger_in_worker(trigger))
+        return self._finish(context, wait_with(self, trigger))
 
     def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
         from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger

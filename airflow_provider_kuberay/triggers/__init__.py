@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from airflow_provider_kuberay._lazy import lazy_exports
 
-# Loaded on first use: a task that needs one trigger should not pay for the others' clients.
 _EXPORTS = {
     "RayDashboardJobTrigger": "airflow_provider_kuberay.triggers.ray_dashboard_job",
     "RayClusterReadyTrigger": "airflow_provider_kuberay.triggers.ray_cluster",
@@ -13,8 +11,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
