@@ -35,3 +35,4 @@ clean:
 	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
 
 -include harness/harness.mk
+-include benchmarks/bench.mk
