@@ -132,13 +132,18 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_kuberay.operators.submit_job",
                     "airflow_provider_kuberay.operators.run_job",
                     "airflow_provider_kuberay.operators.cluster",
+                    "airflow_provider_kuberay.operators.service",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "KubeRay",
-                "python-modules": ["airflow_provider_kuberay.sensors.job", "airflow_provider_kuberay.sensors.cluster"],
+                "python-modules": [
+                    "airflow_provider_kuberay.sensors.job",
+                    "airflow_provider_kuberay.sensors.cluster",
+                    "airflow_provider_kuberay.sensors.service",
+                ],
             }
         ],
         "hooks": [
@@ -158,6 +163,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_kuberay.triggers.ray_dashboard_job",
                     "airflow_provider_kuberay.triggers.ray_cluster",
                     "airflow_provider_kuberay.triggers.ray_job",
+                    "airflow_provider_kuberay.triggers.ray_service",
                 ],
             }
         ],

@@ -2,11 +2,14 @@
 
 from airflow_provider_kuberay.operators.cluster import KubeRayCreateClusterOperator, KubeRayDeleteClusterOperator
 from airflow_provider_kuberay.operators.run_job import KubeRayRunJobOperator
+from airflow_provider_kuberay.operators.service import KubeRayDeleteServiceOperator, KubeRayDeployServiceOperator
 from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
 
 __all__ = [
     "KubeRayCreateClusterOperator",
     "KubeRayDeleteClusterOperator",
+    "KubeRayDeleteServiceOperator",
+    "KubeRayDeployServiceOperator",
     "KubeRayRunJobOperator",
     "KubeRaySubmitJobOperator",
 ]

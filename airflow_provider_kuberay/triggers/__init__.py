@@ -8,6 +8,7 @@ _EXPORTS = {
     "RayDashboardJobTrigger": "airflow_provider_kuberay.triggers.ray_dashboard_job",
     "RayClusterReadyTrigger": "airflow_provider_kuberay.triggers.ray_cluster",
     "RayJobTrigger": "airflow_provider_kuberay.triggers.ray_job",
+    "RayServiceTrigger": "airflow_provider_kuberay.triggers.ray_service",
 }
 __all__ = sorted(_EXPORTS)
 
