@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 # Imported with the module, not inside coroutines: an import would block the triggerer's loop.
 import aiohttp
+from airflow.exceptions import AirflowNotFoundException
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
 from kubernetes_asyncio import client as async_client
 from kubernetes_asyncio import config as async_config
@@ -88,6 +89,26 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             self._api = None
 
     # -- connection -----------------------------------------------------------------------------
+    async def get_conn_extras(self) -> dict[str, Any]:
+        """The connection's extras, read once; the read runs in a thread, off the event loop."""
+        if self._extras is None:
+            from asgiref.sync import sync_to_async
+
+            # Reading a connection (secrets backends, log masking) is synchronous work in Airflow:
+            # tens of milliseconds that would stall every trigger sharing the loop.
+            self._extras = await sync_to_async(self._read_extras)()
+        return self._extras
+
+    def _read_extras(self) -> dict[str, Any]:
+        if not self.conn_id:
+            return {}
+        try:
+            return dict(self.get_connection(self.conn_id).extra_dejson)
+        except AirflowNotFoundException:
+            if self.conn_id == self.default_conn_name:
+                return {}
+            raise
+
     async def _get_field(self, field_name: str) -> Any:
         extras = await self.get_conn_extras()
         prefixed = f"extra__{self.conn_type}__{field_name}"
@@ -242,6 +263,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         *,
         name: str | None = None,
         label_selector: str | None = None,
+        on_listed: Callable[[], None] | None = None,
     ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """
         Yield ``(event type, object)`` for a kind's objects, forever.
@@ -256,6 +278,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         :param namespace: namespace (``None``: the connection's).
         :param name: only this object.
         :param label_selector: only objects matching it.
+        :param on_listed: called after each list's objects were yielded (the watch is then complete).
         """
         resource, ns = kr.resource_for(kind), await self.namespace_or_default(namespace)
         path = resource.collection_path(ns)
@@ -276,6 +299,8 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                         yield "ADDED", item
                     known = current
                     failures = 0
+                    if on_listed is not None:
+                        on_listed()
                 received = False
                 async for event_type, obj in self._watch_stream(path, version, selectors, what):
                     received = True

@@ -13,8 +13,6 @@ from airflow_provider_kuberay.hooks import ray_jobs_api as api
 from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
 from airflow_provider_kuberay.hooks.retry import is_transient_status
 from airflow_provider_kuberay.hooks.runtime_env import local_packages, with_uploaded_packages
-from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
-from airflow_provider_kuberay.status.jobs_api import job_event, judge_job, outcome_for
 
 if TYPE_CHECKING:
     import requests
@@ -173,35 +171,6 @@ class RayDashboardHook(RayDashboardHookBase):
             loop.run_until_complete(chunks.aclose())
             loop.run_until_complete(async_hook.close())
             loop.close()
-
-    def follow_job(
-        self,
-        submission_id: str,
-        *,
-        poll_interval: float = 5.0,
-        stream_logs: bool = True,
-        log_tail_lines: int = 50,
-    ) -> dict[str, Any]:
-        """
-        Wait in this process until the job is terminal, streaming its log into this hook's logger.
-
-        Returns the same event document as :class:`RayDashboardJobTrigger`. The caller's own
-        timeout (e.g. the task's ``execution_timeout``) interrupts it.
-        """
-        if stream_logs:
-            forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
-            try:
-                for chunk in self.tail_job_logs(submission_id):
-                    forwarder.feed(chunk)
-            except RayDashboardError as err:
-                self.log.warning("Streaming the log of Ray job %s stopped: %s", submission_id, err)
-            finally:
-                forwarder.flush()
-        while not (verdict := judge_job(self.get_job_info(submission_id))).terminal:
-            time.sleep(poll_interval)
-        self.log.info("Ray job %s is %s", submission_id, verdict.status.value)
-        log_tail = "" if verdict.succeeded else last_lines(self.get_job_logs(submission_id), log_tail_lines)
-        return job_event(submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the dashboard answers (used by the connection form's Test button)."""

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kuberay.job_ids import task_key_hash
+from airflow_provider_kuberay.operators._deferral import wait_with
+
+__all__ = ["TaskIdentity", "create_or_adopt", "failure_text", "wait_with"]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -120,31 +123,3 @@ def failure_text(event: dict[str, Any]) -> str:
     if event.get("events"):
         parts.append("Recent events:\n" + "\n".join(f"  {line}" for line in event["events"]))
     return "\n".join(parts)
-
-
-def wait_with(operator: Any, trigger: Any) -> dict[str, Any]:
-    """
-    Wait for the trigger's event: deferred (this raises, and ``execute_complete`` gets the event)
-    when the operator is deferrable, else in the worker.
-    """
-    if operator.deferrable:
-        operator.defer(trigger=trigger, method_name="execute_complete")
-    return run_trigger_in_worker(trigger)
-
-
-def run_trigger_in_worker(trigger: Any) -> dict[str, Any]:
-    """
-    Wait in the worker with the very trigger a deferred task would use, on a private event loop,
-    so both modes behave the same (same checks, same log streaming, same events).
-    """
-    import asyncio
-
-    async def first_event() -> dict[str, Any]:
-        events = trigger.run()
-        try:
-            event = await events.__anext__()
-        finally:
-            await events.aclose()
-        return dict(event.payload)
-
-    return asyncio.run(first_event())

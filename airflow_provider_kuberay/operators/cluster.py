@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -116,7 +116,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         return normalize_body(body, kind="RayCluster")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt, wait_with
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
         from airflow_provider_kuberay.specs import resource_name
 
         identity = TaskIdentity.from_context(context)

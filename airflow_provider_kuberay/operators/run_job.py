@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import XCOM_SUBMISSION_ID, RayJobDashboardLink
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -161,7 +161,7 @@ class KubeRayRunJobOperator(BaseOperator):
         return ray_job_body(name, spec, namespace=namespace, labels=labels)
 
     def execute(self, context: Context) -> dict[str, Any] | str:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt, wait_with
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
         from airflow_provider_kuberay.specs import resource_name
         from airflow_provider_kuberay.status import job_verdict
 

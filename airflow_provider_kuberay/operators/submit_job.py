@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +10,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 
 XCOM_JOB_STATUS = "job_status"
-# The trigger gives up this long after the deadline at the latest if it cannot report.
-_DEFER_GRACE = timedelta(minutes=5)
 
 
 class KubeRaySubmitJobOperator(BaseOperator):
@@ -148,31 +145,21 @@ class KubeRaySubmitJobOperator(BaseOperator):
         context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=hook.endpoint.url)
         if not self.wait_for_completion:
             return submission.submission_id
-        if self.deferrable:
-            self._defer(context, submission.submission_id)
-        event = hook.follow_job(
-            submission.submission_id,
+        trigger = self._trigger(
+            submission.submission_id, deadline_from(context["ti"].start_date, self.execution_timeout)
+        )
+        return self._finish(context, wait_with(self, trigger))
+
+    def _trigger(self, submission_id: str, deadline: float | None) -> Any:
+        from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
+
+        return RayDashboardJobTrigger(
+            submission_id=submission_id,
+            **self.target.trigger_arguments(),
             poll_interval=self.poll_interval,
             stream_logs=self.stream_logs,
             log_tail_lines=self.log_tail_lines,
-        )
-        return self._finish(context, event)
-
-    def _defer(self, context: Context, submission_id: str) -> None:
-        from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
-
-        deadline = deadline_from(context["ti"].start_date, self.execution_timeout)
-        self.defer(
-            trigger=RayDashboardJobTrigger(
-                submission_id=submission_id,
-                **self.target.trigger_arguments(),
-                poll_interval=self.poll_interval,
-                stream_logs=self.stream_logs,
-                log_tail_lines=self.log_tail_lines,
-                deadline=deadline,
-            ),
-            method_name="execute_complete",
-            timeout=self.execution_timeout + _DEFER_GRACE if self.execution_timeout else None,
+            deadline=deadline,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
