@@ -115,13 +115,17 @@ class KubeRayDeployServiceOperator(BaseOperator):
                 self.service_name or derived_name, self.service, namespace=namespace, labels=self.labels
             )
         else:
+            source = self.service
+            if isinstance(source, Mapping) and "kind" not in source:
+                # A bare dict is a RayService: the kind need not be spelled out.
+                source = {"apiVersion": "ray.io/v1", "kind": "RayService", **source}
             own_names = [
                 d.get("metadata", {}).get("name")
-                for d in load_documents(self.service)
+                for d in load_documents(source)
                 if d.get("kind") in (None, "RayService")
             ]
             name = self.service_name or next((n for n in own_names if n), None) or derived_name
-            body = normalize_body(self.service, kind="RayService", name=name, namespace=namespace)
+            body = normalize_body(source, kind="RayService", name=name, namespace=namespace)
             if self.labels:
                 body = deep_merge(body, {"metadata": {"labels": dict(self.labels)}})
         if self.serve_config is not None:

@@ -468,3 +468,14 @@ def test_deferrable_sensor_defers_then_judges_the_event(kube: FakeKubeApi) -> No
             context_for(),
             {"kind": "RayService", "name": NAME, "namespace": NS, "outcome": "failed", "message": "DEPLOY_FAILED"},
         )
+
+
+def test_raw_dict_without_kind_is_a_rayservice(kube: FakeKubeApi) -> None:
+    from airflow_provider_kuberay.specs import ray_service_body
+
+    spec = ray_service_body(NAME, ServiceSpec(serve_config=CONFIG_V1, cluster=CLUSTER))["spec"]
+    op = _deploy(service={"metadata": {"name": "raw-svc"}, "spec": spec}, service_name=None, wait_until_serving=False)
+    assert op.execute(context_for())["service_name"] == "raw-svc"
+    created = kube.get("RayService", NS, "raw-svc")
+    assert created is not None
+    assert created["kind"] == "RayService"
