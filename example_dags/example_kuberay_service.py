@@ -88,7 +88,9 @@ def query(service: dict[str, Any], name: str) -> dict[str, Any]:
             auth_settings=["BearerToken"],
             _preload_content=False,
             _request_timeout=30,
-        )[0]
+        )
+        # Without preloading, the client returns the raw response (older clients: inside a tuple).
+        response = response[0] if isinstance(response, tuple) else response
         answer = dict(json.loads(response.data))
     print(f"model v{answer.get('model_version')} answered: {answer.get('message')}")
     return answer

@@ -53,6 +53,9 @@ class KubeRayDeployServiceOperator(BaseOperator):
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param rollback_on_failure: on failure of an upgrade, re-apply the spec read before the patch.
     :param unhealthy_grace: seconds an application may stay UNHEALTHY before the task fails.
+    :param settle_seconds: after an in-place Serve-config change, how long serving must still hold
+        once reported (Serve applies a new config in its next control loop, KubeRay reports it at its
+        next reconcile, every 2 s by default).
     :param resync_interval: seconds between re-reads besides the shared watch.
     """
 
@@ -74,12 +77,14 @@ class KubeRayDeployServiceOperator(BaseOperator):
         deferrable: bool | None = None,
         rollback_on_failure: bool = False,
         unhealthy_grace: float = 60.0,
+        settle_seconds: float = 5.0,
         resync_interval: float = 15.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_positive("resync_interval", resync_interval)
         check_positive("unhealthy_grace", unhealthy_grace, allow_zero=True)
+        check_positive("settle_seconds", settle_seconds, allow_zero=True)
         self.service = service
         self.serve_config = serve_config
         self.service_name = service_name
@@ -91,6 +96,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
         self.deferrable = default_deferrable(deferrable)
         self.rollback_on_failure = rollback_on_failure
         self.unhealthy_grace = unhealthy_grace
+        self.settle_seconds = settle_seconds
         self.resync_interval = resync_interval
 
     def hook(self) -> KubeRayHook:
@@ -185,6 +191,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
             generation=generation,
             applications=change_of.serve_application_names(spec),
             replaced_cluster=replaced_cluster,
+            settle_seconds=self.settle_seconds if change in (change_of.SERVE_CONFIG, change_of.OTHER) else 0.0,
             # The previous spec travels with the trigger only when a rollback may need it.
             carry={**summary, "previous_spec": previous_spec if self.rollback_on_failure else None},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class RayServiceTrigger(KubeRayResourceTrigger):
     :param applications: application names that must be RUNNING on the active cluster.
     :param replaced_cluster: the cluster a cluster-spec change replaces; serving needs another one active.
     :param unhealthy_grace: seconds an application may stay UNHEALTHY before the wait fails.
+    :param settle_seconds: once serving, read again after this long and require it still serves
+        (an in-place Serve update can report RUNNING before Serve has acted on the new config).
     :param carry: small JSON data echoed in the event (the operator's state across the deferral).
     """
 
@@ -133,6 +136,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
         applications: Sequence[str] = (),
         replaced_cluster: str | None = None,
         unhealthy_grace: float = 60.0,
+        settle_seconds: float = 0.0,
         carry: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -141,6 +145,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
         self.applications = list(applications)
         self.replaced_cluster = replaced_cluster
         self.unhealthy_grace = unhealthy_grace
+        self.settle_seconds = settle_seconds
         self.carry = dict(carry or {})
         self._last_progress = ""
         self._unhealthy_since: float | None = None
@@ -152,6 +157,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             "applications": self.applications,
             "replaced_cluster": self.replaced_cluster,
             "unhealthy_grace": self.unhealthy_grace,
+            "settle_seconds": self.settle_seconds,
             "carry": self.carry,
         }
 
@@ -167,7 +173,9 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             self.log.info("RayService %s/%s: %s", self.namespace, self.name, check.progress)
             self._last_progress = check.progress
         if check.serving:
-            return self.event(SUCCEEDED, **self._details(obj))
+            if self.settle_seconds <= 0:
+                return self.event(SUCCEEDED, **self._details(obj))
+            return await self._settled(hook)
         if check.failed:
             return await self._failure(hook, obj, check.reason, check.message)
         if not check.unhealthy:
@@ -178,6 +186,25 @@ class RayServiceTrigger(KubeRayResourceTrigger):
         if now - self._unhealthy_since < self.unhealthy_grace:
             return None
         return await self._failure(hook, obj, "ApplicationUnhealthy", "; ".join(check.unhealthy))
+
+    async def _settled(self, hook: KubeRayAsyncHook) -> dict[str, Any] | None:
+        # Serve acts on a new config in its next control loop and KubeRay reports it at its next
+        # reconcile: serving must still hold once both had the time.
+        wait = self.settle_seconds
+        if self.deadline is not None:
+            wait = max(0.0, min(wait, self.deadline - time.time()))
+        await asyncio.sleep(wait)
+        obj = await hook.find_object(self.kind, self.name, self.namespace)
+        if obj is None:
+            return None
+        check = check_serving(
+            obj, generation=self.generation, applications=self.applications, replaced_cluster=self.replaced_cluster
+        )
+        if check.serving:
+            return self.event(SUCCEEDED, **self._details(obj))
+        self.log.info("RayService %s/%s: %s", self.namespace, self.name, check.progress)
+        self._last_progress = check.progress
+        return None
 
     async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any]:
         check = check_serving(

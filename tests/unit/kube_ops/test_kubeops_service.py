@@ -72,6 +72,7 @@ def _deploy(**kwargs: Any) -> KubeRayDeployServiceOperator:
         "service_name": NAME,
         "deferrable": False,
         "resync_interval": 0.3,
+        "settle_seconds": 0.2,
     }
     return KubeRayDeployServiceOperator(**{**defaults, **kwargs})
 
@@ -267,6 +268,21 @@ def test_serve_config_upgrade_is_in_place(
     assert yaml.safe_load(stored["spec"]["serveConfigV2"]) == CONFIG_V2
 
 
+def test_in_place_update_must_still_serve_after_settling(kube: FakeKubeApi) -> None:
+    # KubeRay can report the new generation RUNNING before Serve has acted on the new config.
+    _existing(kube)
+    steps = [
+        (0.1, _status("serving", observed=2)),
+        (0.2, _status("ready-but-application-deploying-in-place", observed=2)),
+        (0.8, _status("serving", observed=2)),
+    ]
+    _script(kube, steps, after_generation=2)
+    started = time.monotonic()
+    result = _deploy(serve_config=CONFIG_V2, settle_seconds=0.5).execute(context_for())
+    assert time.monotonic() - started >= 1.1 + 0.5
+    assert result["change"] == "serve_config"
+
+
 def test_serve_config_from_a_yaml_file(kube: FakeKubeApi, tmp_path: Path) -> None:
     _existing(kube)
     path = tmp_path / "serve.yaml"
@@ -412,6 +428,7 @@ def test_deferrable_defers_with_names_only(kube: FakeKubeApi) -> None:
     assert kwargs["generation"] == 2
     assert kwargs["applications"] == ["fruit_app"]
     assert kwargs["carry"]["previous_spec"] is None
+    assert kwargs["settle_seconds"] == 0.2
     assert "token" not in str(kwargs)
     assert "rayClusterConfig" not in str(kwargs)
 
