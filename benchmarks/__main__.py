@@ -1,0 +1,171 @@
+"""
+``make bench``: run every benchmark on this machine, print one table, write ``benchmarks/RESULTS.md``.
+
+Order: parse cost, job overhead, log latency, triggerer scale. The Kubernetes control plane of the
+harness is started once for the two benchmarks that need it (or the cluster in ``KUBECONFIG`` is
+used) and always stopped. ``BENCH_ONLY=parse,job,log,scale`` runs a subset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.common import ROOT, Row, isolated_airflow_home
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "goal", "met", "runs")
+
+
+def _versions() -> str:
+    names = ("apache-airflow", "apache-airflow-task-sdk", "apache-airflow-providers-cncf-kubernetes", "ray",
+             "kubernetes", "kubernetes_asyncio", "aiohttp")  # fmt: skip
+    found = []
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.append(f"{name} {importlib.metadata.version(name)}")
+    return ", ".join([f"Python {platform.python_version()}", *found])
+
+
+def _machine() -> str:
+    cpu = ""
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as info:
+        mem = f"{int(info.readline().split()[1]) / 1024 / 1024:.0f} GiB"
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem} RAM"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def table(rows: list[Row]) -> str:
+    cells = [list(COLUMNS)] + [[str(getattr(row, c)) for c in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    out = []
+    for index, line in enumerate(cells):
+        out.append("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |")
+        if index == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def _guarded(name: str, fn: Callable[[], list[Row]]) -> list[Row]:
+    started = time.monotonic()
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    try:
+        rows = fn()
+    except Exception as err:  # one broken benchmark must not hide the others: it shows in the table
+        traceback.print_exc()
+        rows = [Row(name, "FAILED", f"{type(err).__name__}: {err}"[:200], met="NO")]
+    print(f"[bench] {name} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def main() -> int:
+    isolated_airflow_home()
+    from benchmarks import job_overhead, log_latency, parse_cost, triggerer_scale
+
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "parse,job,log,scale").split(",")))
+    started = time.monotonic()
+    rows: list[Row] = []
+    if "parse" in only:
+        rows += _guarded("parse cost", parse_cost.run)
+    if "job" in only:
+        rows += _guarded("job overhead", job_overhead.run)
+    kube_notes = ""
+    if only & {"log", "scale"}:
+        kubeconfig = os.environ.get("KUBECONFIG")
+        run_dir: Path | None = None
+        if not kubeconfig:
+            from harness import controlplane
+
+            run_dir = Path(tempfile.mkdtemp(prefix="kuberay-bench-harness-"))
+            try:
+                kubeconfig = controlplane.up(run_dir, log=lambda *a: print(*a, file=sys.stderr),
+                                             owner_pid=os.getpid()).kubeconfig  # fmt: skip
+                kube_notes = "the harness (kube-apiserver + etcd + KubeRay operator on loopback)"
+            except Exception as err:
+                traceback.print_exc()
+                kube_notes = f"NOT RUN: the harness did not start ({err})"
+                kubeconfig = None
+        else:
+            kube_notes = f"the cluster in KUBECONFIG ({kubeconfig})"
+        try:
+            if "log" in only:
+                rows += _guarded("log latency", lambda: log_latency.run(kubeconfig))
+            if "scale" in only:
+                if kubeconfig:
+                    rows += _guarded("triggerer scale", lambda: triggerer_scale.run(kubeconfig))
+                else:
+                    rows.append(Row("triggerer scale", "NOT RUN", kube_notes, met="NO"))
+        finally:
+            if run_dir is not None:
+                from harness import controlplane
+
+                controlplane.down(run_dir, log=lambda *a: print(*a, file=sys.stderr))
+                shutil.rmtree(run_dir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    rendered = table(rows)
+    print(rendered)
+    if only == {"parse", "job", "log", "scale"}:
+        RESULTS.write_text(_report(rendered, elapsed, kube_notes))
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+def _report(rendered: str, elapsed: float, kube_notes: str) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""# Benchmark results
+
+Written by `make bench` (`python -m benchmarks`); do not edit by hand.
+
+- Date: {now} (commit {_commit()}; whole run {elapsed / 60:.1f} min)
+- Machine: {_machine()}
+- Versions: {_versions()}
+- Kubernetes side: {kube_notes or "not used"}
+
+Every value is the median over the runs shown (each run a fresh process or a fresh job); every
+baseline was measured in the same run, interleaved where possible. See each module's docstring
+in `benchmarks/` for what exactly is timed.
+
+{rendered}
+
+Notes:
+- Parse cost: the import is timed inside fresh interpreters; "DagBag parse" is Airflow's
+  DagBag filling from one example file in a fresh process that has already imported DagBag.
+- Job overhead: the job is `python -c 'import time; time.sleep(1)'`; the job's own runtime is
+  Ray's `end_time - start_time`. (c) runs the operator's `execute`, its deferred
+  `RayDashboardJobTrigger` in-process and `execute_complete`, with `poll_interval=1.0` like (b).
+- Log latency: delay from the job printing a line (its timestamp) to the trigger logging it
+  to the task's logger, 40 lines per job at 100 ms.
+- Triggerer scale: RayJobs are created suspended; their status is patched to `Complete`/`SUCCEEDED`
+  one by one by a sequential client, and latency counts from just before each patch request.
+  Requests/s are those the API server counted for rayjobs (GET/LIST/WATCH) during {5:g} s of waiting.
+  RSS "added" is the worker's peak minus its RSS with Airflow and the provider imported, before
+  any trigger ran (the process peak is in brackets).
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
