@@ -53,8 +53,11 @@ def _machine() -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "airflow_provider_kuberay"]
+        dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" + uncommitted provider changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -245,7 +245,17 @@ def run(kubeconfig: str) -> list[Row]:
                 print(f"  triggerer scale N={n} {mode}: done", file=sys.stderr, flush=True)
         finally:
             client.CoreV1Api(api).delete_namespace(namespace)
+    _judge_flat(rows)
     return rows
+
+
+def _judge_flat(rows: list[Row]) -> None:
+    """The provider's request rate while waiting must not grow with N: N=1000 against N=10."""
+    rates = {r.metric.split()[0]: r for r in rows if "provider" in r.metric and "requests/s" in r.metric}
+    small, large = rates.get("N=10"), rates.get("N=1000")
+    if small is not None and large is not None:
+        low, high = float(small.value.split()[0]), float(large.value.split()[0])
+        large.baseline, large.met = f"{small.value} (N=10)", verdict(high <= max(low * 1.5, low + 1.0))
 
 
 def _rows(mode: str, n: int, results: list[dict[str, Any]]) -> list[Row]:
