@@ -16,8 +16,10 @@ class LineForwarder:
         self._sink = sink
         self._partial = ""
         self.lines_forwarded = 0
+        self.chars_fed = 0
 
     def feed(self, chunk: str) -> None:
+        self.chars_fed += len(chunk)
         text = self._partial + chunk
         *complete, self._partial = text.split("\n")
         for line in complete:

@@ -22,9 +22,6 @@ from airflow_provider_kuberay.status.jobs_api import (
     outcome_for,
 )
 
-# Once the job is over, how long the log stream may take to deliver its last lines.
-_LOG_DRAIN_SECONDS = 10.0
-
 
 def _utc(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
@@ -110,26 +107,28 @@ class RayDashboardJobTrigger(BaseTrigger):
         return RayDashboardAsyncHook(None, endpoint=endpoint)
 
     async def _follow(self, hook: RayDashboardAsyncHook) -> dict[str, Any]:
-        streamer = asyncio.create_task(self._stream_logs(hook)) if self.stream_logs else None
+        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+        streamer = asyncio.create_task(self._stream_logs(hook, forwarder)) if self.stream_logs else None
         try:
             verdict = await self._wait_until_terminal(hook)
-            if verdict is None:
-                return job_event(
-                    self.submission_id,
-                    JobOutcome.TIMEOUT,
-                    message=f"still running at the deadline ({_utc(self.deadline)})",
-                    log_tail=await self._log_tail(hook),
-                )
-            if streamer is not None:
-                # Ray closes the stream at the job's end; let it hand over the last lines.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(streamer), _LOG_DRAIN_SECONDS)
         finally:
             if streamer is not None and not streamer.done():
                 streamer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await streamer
-        log_tail = "" if verdict.succeeded else await self._log_tail(hook)
+        full_log, unreadable = await self._read_log(hook)
+        if self.stream_logs and not unreadable:
+            # Ray's stream lags the job by a second or more: the rest comes from the log itself, at once.
+            forwarder.feed(full_log[forwarder.chars_fed :])
+            forwarder.flush()
+        if verdict is None:
+            return job_event(
+                self.submission_id,
+                JobOutcome.TIMEOUT,
+                message=f"still running at the deadline ({_utc(self.deadline)})",
+                log_tail=unreadable or last_lines(full_log, self.log_tail_lines),
+            )
+        log_tail = "" if verdict.succeeded else unreadable or last_lines(full_log, self.log_tail_lines)
         return job_event(self.submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
 
     async def _wait_until_terminal(self, hook: RayDashboardAsyncHook) -> JobsApiVerdict | None:
@@ -142,18 +141,16 @@ class RayDashboardJobTrigger(BaseTrigger):
                 return None
             await asyncio.sleep(self.poll_interval)
 
-    async def _stream_logs(self, hook: RayDashboardAsyncHook) -> None:
-        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+    async def _stream_logs(self, hook: RayDashboardAsyncHook, forwarder: LineForwarder) -> None:
         try:
             async for chunk in hook.tail_job_logs(self.submission_id):
                 forwarder.feed(chunk)
         except RayDashboardError as err:
             self.log.warning("Streaming the log of Ray job %s stopped: %s", self.submission_id, err)
-        finally:
-            forwarder.flush()
 
-    async def _log_tail(self, hook: RayDashboardAsyncHook) -> str:
+    async def _read_log(self, hook: RayDashboardAsyncHook) -> tuple[str, str]:
+        """The whole job log, and an explanation instead when it cannot be read."""
         try:
-            return last_lines(await hook.get_job_logs(self.submission_id), self.log_tail_lines)
+            return await hook.get_job_logs(self.submission_id), ""
         except RayDashboardError as err:
-            return f"(the job log could not be read: {err})"
+            return "", f"(the job log could not be read: {err})"

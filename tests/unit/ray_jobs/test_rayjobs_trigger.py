@@ -105,3 +105,15 @@ def test_the_watchdog_catches_a_blocking_call() -> None:
 
     _, slow = run_watched(blocking())
     assert slow, "the watchdog must report a 100 ms blocking call"
+
+
+def test_lines_the_stream_has_not_delivered_yet_come_from_the_log_at_the_end(
+    fake_dashboard: FakeDashboard, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ray's stream lags the job: at the job's end it has sent only part of the log.
+    fake_dashboard.add_job("s1", status="SUCCEEDED", logs="first\nsecond\nthird\n")
+    fake_dashboard.log_chunks["s1"] = ["first\nsec"]
+    event, _ = run_watched(first_event(_trigger(fake_dashboard)))
+    logged = [line.split("[ray] ")[1].split()[0] for line in capsys.readouterr().out.splitlines() if "[ray] " in line]
+    assert event["outcome"] == "succeeded"
+    assert logged == ["first", "second", "third"]  # each line once, whole, in order
