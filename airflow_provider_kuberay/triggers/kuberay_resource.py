@@ -29,7 +29,8 @@ def describe_events(events: list[dict[str, Any]], limit: int = 10) -> list[str]:
 class KubeRayResourceTrigger(BaseTrigger):
     """
     Wait for a condition on one KubeRay object, fed by the process-wide shared watch of its kind and
-    namespace, re-reading the object every ``resync_interval`` seconds in case the watch is late.
+    namespace, re-reading the object every ``resync_interval`` seconds in case the watch is late
+    (while the shared watch is live, it re-lists the kind itself: one request for all triggers).
     It never deletes or changes anything.
 
     :param name: the object's name.
@@ -84,8 +85,11 @@ class KubeRayResourceTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _follow(self, hook: KubeRayAsyncHook, updates: asyncio.Queue[Update]) -> dict[str, Any]:
-        # Subscribed before this read: no change can fall between the two.
-        obj = await hook.find_object(self.kind, self.name, self.namespace)
+        # Subscribed before this read: no change can fall between the two. The live shared watch
+        # answers when it knows the object (one list for every trigger); otherwise read it.
+        known, obj = await WatchHub.current(self.kuberay_conn_id, self.namespace, self.kind, self.name)
+        if not known or obj is None:
+            obj = await hook.find_object(self.kind, self.name, self.namespace)
         await self.started(hook, obj)
         try:
             while True:
@@ -104,7 +108,9 @@ class KubeRayResourceTrigger(BaseTrigger):
                 try:
                     update = await asyncio.wait_for(updates.get(), timeout=wait)
                 except asyncio.TimeoutError:
-                    obj = await hook.find_object(self.kind, self.name, self.namespace)
+                    if not WatchHub.is_live(self.kuberay_conn_id, self.namespace, self.kind):
+                        # The live watch re-lists by itself; without one, read the object.
+                        obj = await hook.find_object(self.kind, self.name, self.namespace)
                     continue
                 if isinstance(update, BaseException):
                     self.log.warning("Shared watch of %s ended (%s); re-reading every %ss", self.kind, update, wait)

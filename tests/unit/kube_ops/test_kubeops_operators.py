@@ -216,6 +216,28 @@ def test_triggers_share_one_watch_and_never_block_the_loop(kube: FakeKubeApi) ->
     assert slow == []
 
 
+def test_triggers_on_a_live_watch_read_no_object_of_their_own(kube: FakeKubeApi) -> None:
+    """The shared watch's list and its periodic re-list serve every trigger: requests stay flat in N."""
+    names = [f"quiet-{i}" for i in range(5)]
+    for name in names:
+        kube.put_object("RayJob", {"metadata": {"name": name, "namespace": NS}, "spec": {"entrypoint": "x"}})
+
+    async def wait_all() -> list[dict[str, Any]]:
+        # resync_interval far below the waiting time: without a live watch each would re-read several times.
+        triggers = [RayJobTrigger(n, NS, "kuberay_default", stream_logs=False, resync_interval=0.2) for n in names]
+        waiting = [asyncio.ensure_future(first_event(t)) for t in triggers]
+        await asyncio.sleep(1.5)
+        for name in names:
+            await asyncio.to_thread(kube.set_status, "RayJob", NS, name, COMPLETE)
+        return list(await asyncio.gather(*waiting))
+
+    events, slow = run_watched(wait_all())
+    assert [e["outcome"] for e in events] == ["succeeded"] * 5
+    own_reads = [c for name in names for c in kube.calls("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{name}")]
+    assert own_reads == []
+    assert slow == []
+
+
 def test_create_cluster_waits_until_ready_and_reports_the_dashboard(kube: FakeKubeApi) -> None:
     ti = FakeTaskInstance()
     name = resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayCluster")
