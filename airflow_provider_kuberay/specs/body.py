@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_kuberay.specs.checks import mapping, optional_mapping, string_map
 from airflow_provider_kuberay.specs.errors import SpecValidationError, child
+from airflow_provider_kuberay.specs.merge import OverrideSource, deep_merge, load_overrides
 from airflow_provider_kuberay.specs.names import (
     is_label_key,
     is_label_value,
@@ -85,3 +86,20 @@ def resource_body(
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": dict(spec)}
+
+
+def complete_body(
+    kind: str,
+    name: str,
+    spec: Mapping[str, Any],
+    *,
+    namespace: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    overrides: OverrideSource | None = None,
+) -> dict[str, Any]:
+    """Assemble a resource body, merge the raw ``overrides`` on top, and validate the result."""
+    body = resource_body(kind, name, spec, namespace=namespace, labels=labels, annotations=annotations)
+    body = deep_merge(body, load_overrides(overrides))
+    validate_body(body, kind)
+    return body

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_kuberay.specs.body import resource_body, validate_body
+from airflow_provider_kuberay.specs.body import complete_body
 from airflow_provider_kuberay.specs.errors import SpecValidationError, child
 from airflow_provider_kuberay.specs.merge import OverrideSource, deep_merge, load_overrides
 from airflow_provider_kuberay.specs.names import is_dns1123_label
@@ -277,14 +277,12 @@ def ray_cluster_body(
     :param overrides: raw dict / YAML text / YAML file merged on top of the whole body.
     :raises SpecValidationError: naming the first invalid field.
     """
-    body = resource_body(
+    return complete_body(
         "RayCluster",
         name,
         cluster.to_dict("spec"),
         namespace=namespace,
         labels=labels,
         annotations=annotations,
+        overrides=overrides,
     )
-    body = deep_merge(body, load_overrides(overrides))
-    validate_body(body, "RayCluster")
-    return body

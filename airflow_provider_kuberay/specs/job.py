@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_kuberay.specs.body import resource_body, validate_body
+from airflow_provider_kuberay.specs.body import complete_body
 from airflow_provider_kuberay.specs.cluster import ClusterSpec
 from airflow_provider_kuberay.specs.errors import SpecValidationError
 from airflow_provider_kuberay.specs.merge import OverrideSource, deep_merge, load_overrides
@@ -142,9 +142,12 @@ def ray_job_body(
     :param overrides: raw dict / YAML text / YAML file merged on top of the whole body.
     :raises SpecValidationError: naming the first invalid field.
     """
-    body = resource_body(
-        "RayJob", name, job.to_dict("spec"), namespace=namespace, labels=labels, annotations=annotations
+    return complete_body(
+        "RayJob",
+        name,
+        job.to_dict("spec"),
+        namespace=namespace,
+        labels=labels,
+        annotations=annotations,
+        overrides=overrides,
     )
-    body = deep_merge(body, load_overrides(overrides))
-    validate_body(body, "RayJob")
-    return body

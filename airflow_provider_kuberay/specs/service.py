@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_kuberay.specs.body import resource_body, validate_body
+from airflow_provider_kuberay.specs.body import complete_body
 from airflow_provider_kuberay.specs.cluster import ClusterSpec
 from airflow_provider_kuberay.specs.errors import SpecValidationError
 from airflow_provider_kuberay.specs.merge import OverrideSource, deep_merge, load_overrides
@@ -139,14 +139,12 @@ def ray_service_body(
     :param overrides: raw dict / YAML text / YAML file merged on top of the whole body.
     :raises SpecValidationError: naming the first invalid field.
     """
-    body = resource_body(
+    return complete_body(
         "RayService",
         name,
         service.to_dict("spec"),
         namespace=namespace,
         labels=labels,
         annotations=annotations,
+        overrides=overrides,
     )
-    body = deep_merge(body, load_overrides(overrides))
-    validate_body(body, "RayService")
-    return body

@@ -5,10 +5,7 @@ import os
 import socket
 import time
 
-import ray
 
-
-@ray.remote
 def measure(word: str) -> dict:
     # Each task runs in a Ray worker process; report which one, to show the fan-out.
     time.sleep(0.2)
@@ -19,10 +16,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--words", default="ray airflow kuberay kubernetes deferral triggerer")
     args = parser.parse_args()
+    import ray  # this program runs on the Ray cluster, not in Airflow
+
     ray.init()  # inside a Ray job this joins the cluster the job runs on
+    remote_measure = ray.remote(measure)
     words = args.words.split()
     print(f"fanning out {len(words)} tasks on {socket.gethostname()}", flush=True)
-    results = ray.get([measure.remote(word) for word in words])
+    results = ray.get([remote_measure.remote(word) for word in words])
     for result in results:
         print(f"  {result['word']:<12} {result['letters']:>2} letters (worker pid {result['worker_pid']})", flush=True)
     print(f"total letters: {sum(r['letters'] for r in results)}", flush=True)
