@@ -2,8 +2,8 @@
 Log latency: a job prints a timestamped line every 100 ms; the delay of each line is the time it
 reaches the task's logger (the trigger's ``self.log``, which the triggerer routes into the Airflow
 task log) minus the time printed in it. Two paths: the Jobs API (``RayDashboardJobTrigger`` on a
-local Ray head) and the RayJob path on the harness (``RayJobTrigger`` following the K8sJobMode
-submitter pod's log through the API server).
+local Ray head) and the RayJob path on the harness (``RayJobTrigger`` of a K8sJobMode RayJob,
+following the job's log through the API server's service proxy to the cluster's dashboard).
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ def run(kubeconfig: str | None = None) -> list[Row]:
         rows.append(Row("log latency", "RayJob path (RayJobTrigger)", "NOT RUN: no harness/kubeconfig", met="NO"))
     else:
         started = time.monotonic()
-        rows += _rows("RayJob K8sJobMode (RayJobTrigger, submitter pod log)", *rayjob_path(kubeconfig))
+        path = "RayJob K8sJobMode (RayJobTrigger, log stream through the API server proxy)"
+        rows += _rows(path, *rayjob_path(kubeconfig))
         rows[-1].runs += f", {time.monotonic() - started:.0f} s"
     return rows
 

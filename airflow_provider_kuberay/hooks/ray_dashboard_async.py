@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import ssl
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 # Imported with the module, not inside coroutines: an import would block the triggerer's loop.
@@ -18,6 +19,9 @@ from airflow_provider_kuberay.hooks.retry import is_transient_status
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
+
+# While a job waits for its driver, how often to look again (growing to the cap).
+_DRIVER_POLL_FIRST, _DRIVER_POLL_MAX = 0.1, 1.0
 
 
 def _ssl_setting(endpoint: DashboardEndpoint) -> ssl.SSLContext | bool:
@@ -136,6 +140,62 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         """Shut down every Serve application."""
         await self._call(api.delete_serve_applications())
 
+    async def follow_job_log(self, submission_id: str, *, skip: int = 0) -> AsyncGenerator[str, None]:
+        """
+        Yield the job's log as Ray writes it, less its first ``skip`` characters.
+
+        Ray's log streaming endpoint delivers a line about 0.1 s after the job prints it and keeps
+        the stream open after the job ends: the caller stops reading when the job is terminal.
+        Before the job's driver starts there is nothing to follow yet: this waits for it, and
+        returns at once if the job ends first. A Ray without that endpoint is followed through the
+        Jobs API's log tail instead (up to a second behind; it ends with the job).
+
+        :param submission_id: the job's submission id.
+        :param skip: characters of the log already read (before a connection broke): not yielded again.
+        """
+        driver_node_id = await self._driver_node_id(submission_id)
+        if driver_node_id is None:
+            chunks = self.tail_job_logs(submission_id)
+        else:
+            chunks = self._stream_driver_log(submission_id, driver_node_id)
+        async for chunk in _without_prefix(chunks, skip):
+            yield chunk
+
+    async def _driver_node_id(self, submission_id: str) -> str | None:
+        """The node of the job's driver; ``None`` when Ray does not say (older Ray, or a job that ended unstarted)."""
+        pause = _DRIVER_POLL_FIRST
+        while True:
+            details = await self.get_job_info(submission_id)
+            node_id = details.get("driver_node_id")
+            if node_id or details.get("status") != "PENDING":
+                return str(node_id) if node_id else None
+            await asyncio.sleep(pause)
+            pause = min(_DRIVER_POLL_MAX, pause * 2)
+
+    async def _stream_driver_log(self, submission_id: str, driver_node_id: str) -> AsyncGenerator[str, None]:
+        session, endpoint = await self._client()
+        url = endpoint.join(api.job_log_stream_path(submission_id, driver_node_id))
+        # Only connecting has a deadline: a job may stay silent for hours.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=endpoint.timeout)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            async with session.get(url, timeout=timeout) as response:
+                if response.status == 404:  # a Ray without the state API's log endpoint
+                    response.release()
+                    async for chunk in self.tail_job_logs(submission_id):
+                        yield chunk
+                    return
+                if response.status != 200:
+                    text = (await response.text())[:500].strip()
+                    raise RayDashboardError(
+                        f"log stream of job {submission_id!r} refused: HTTP {response.status}: {text}", response.status
+                    )
+                async for data in response.content.iter_any():
+                    if text := decoder.decode(data):
+                        yield text
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+            raise RayDashboardError(f"log stream of job {submission_id!r} broke: {err!r}") from err
+
     async def tail_job_logs(self, submission_id: str) -> AsyncGenerator[str, None]:
         """
         Yield chunks of the job's log as Ray writes them, until the job ends.
@@ -157,3 +217,13 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
             if err.status == 404:
                 await self.get_job_info(submission_id)  # raises the clear "no such job" error
             raise RayDashboardError(f"log stream of job {submission_id!r} refused: {err.message}", err.status) from err
+
+
+async def _without_prefix(chunks: AsyncIterator[str], skip: int) -> AsyncGenerator[str, None]:
+    """The chunks of a stream replayed from its start, less its first ``skip`` characters."""
+    async for chunk in chunks:
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        yield chunk[skip:]
+        skip = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from airflow_provider_kuberay.exceptions import (
     DuplicateSubmissionError,
@@ -83,6 +83,23 @@ def job_logs(submission_id: str) -> ApiRequest:
 
 def job_logs_tail_path(submission_id: str) -> str:
     return _job_path(submission_id, "/logs/tail")
+
+
+# How often Ray's log agent re-reads a followed log at its end (Ray's own default, and its job
+# log tail's, is 1 s): lines reach the task log about this long after the job prints them.
+LOG_FOLLOW_INTERVAL = 0.1
+
+
+def job_log_stream_path(submission_id: str, driver_node_id: str, interval: float = LOG_FOLLOW_INTERVAL) -> str:
+    """
+    Path of Ray's log streaming endpoint (the state API's) following a job's driver log from its first byte.
+
+    :param submission_id: the job's submission id.
+    :param driver_node_id: the node its driver runs on (``driver_node_id`` in the job's details).
+    :param interval: seconds between the agent's reads at the end of the log.
+    """
+    query = urlencode({"node_id": driver_node_id, "submission_id": submission_id, "lines": -1, "interval": interval})
+    return f"/api/v0/logs/stream?{query}"
 
 
 def stop_job(submission_id: str) -> ApiRequest:

@@ -21,6 +21,7 @@ from airflow_provider_kuberay.status.jobs_api import (
     judge_job,
     outcome_for,
 )
+from airflow_provider_kuberay.triggers._job_log import copy_job_log
 
 
 def _utc(timestamp: float | None) -> str:
@@ -118,7 +119,7 @@ class RayDashboardJobTrigger(BaseTrigger):
                     await streamer
         full_log, unreadable = await self._read_log(hook)
         if self.stream_logs and not unreadable:
-            # Ray's stream lags the job by a second or more: the rest comes from the log itself, at once.
+            # What the stream had not delivered yet comes from the log itself, at once.
             forwarder.feed(full_log[forwarder.chars_fed :])
             forwarder.flush()
         if verdict is None:
@@ -142,11 +143,7 @@ class RayDashboardJobTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
     async def _stream_logs(self, hook: RayDashboardAsyncHook, forwarder: LineForwarder) -> None:
-        try:
-            async for chunk in hook.tail_job_logs(self.submission_id):
-                forwarder.feed(chunk)
-        except RayDashboardError as err:
-            self.log.warning("Streaming the log of Ray job %s stopped: %s", self.submission_id, err)
+        await copy_job_log(hook, self.submission_id, forwarder, self.log.warning)
 
     async def _read_log(self, hook: RayDashboardAsyncHook) -> tuple[str, str]:
         """The whole job log, and an explanation instead when it cannot be read."""

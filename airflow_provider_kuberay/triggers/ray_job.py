@@ -10,6 +10,7 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardErr
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
+from airflow_provider_kuberay.triggers._job_log import copy_job_log
 from airflow_provider_kuberay.triggers.kuberay_resource import (
     FAILED,
     SUCCEEDED,
@@ -37,8 +38,9 @@ class RayJobTrigger(KubeRayResourceTrigger):
     Wait until a RayJob is terminal. Success only on ``Complete`` + ``SUCCEEDED``; the event of a
     failure carries KubeRay's reason and message, the job log's last lines and recent events.
 
-    While it waits, the job's output goes to the task log: the submitter pod's log in K8sJobMode,
-    the Ray Jobs API log stream otherwise.
+    While it waits, the job's output goes to the task log, followed through the Ray dashboard
+    (about 0.1 s behind the job) and, in K8sJobMode when the dashboard cannot be reached, through
+    the submitter pod's log.
 
     :param stream_logs: copy the job's output into the task log.
     :param log_tail_lines: how many last log lines a failure event carries.
@@ -51,6 +53,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
         self._streamer: asyncio.Task[None] | None = None
+        self._forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+        self._from_submitter = False
         self._latest: dict[str, Any] = {}
 
     def _arguments(self) -> dict[str, Any]:
@@ -73,9 +77,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
         if not verdict.terminal:
             return None
         if self._streamer is not None:
-            # The submitter's log ends with the job; give the stream a moment to deliver it.
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._streamer), 5.0)
+            await self._finish_log(hook, obj)
         details = self._details(obj)
         if verdict.succeeded:
             return self.event(SUCCEEDED, phase=verdict.phase.value, **details)
@@ -139,18 +141,50 @@ class RayJobTrigger(KubeRayResourceTrigger):
         return RayDashboardAsyncHook(None, endpoint=endpoint)
 
     async def _stream(self, hook: KubeRayAsyncHook) -> None:
-        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+        k8s_job_mode = submission_mode(self._latest) == K8S_JOB_MODE
         try:
-            if submission_mode(self._latest) == K8S_JOB_MODE:
-                await self._stream_submitter(hook, forwarder)
-            else:
-                await self._stream_jobs_api(hook, forwarder)
+            try:
+                await self._stream_jobs_api(hook, fail_before_first_chunk=k8s_job_mode)
+            except (KubeRayApiError, RayDashboardError) as err:
+                if not k8s_job_mode:
+                    raise
+                self.log.info("The Ray dashboard cannot be read (%s); following the submitter pod's log", err)
+                self._from_submitter = True
+                await self._stream_submitter(hook)
         except (KubeRayApiError, RayDashboardError) as err:
             self.log.warning("Streaming the log of RayJob %s stopped: %s", self.name, err)
-        finally:
-            forwarder.flush()
 
-    async def _stream_submitter(self, hook: KubeRayAsyncHook, forwarder: LineForwarder) -> None:
+    async def _finish_log(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> None:
+        """Deliver the rest of the job's log once the job is terminal."""
+        assert self._streamer is not None
+        if self._from_submitter:
+            # The submitter's log ends with the job; give the stream a moment to deliver it.
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._streamer), 5.0)
+        else:
+            # The dashboard's stream stays open after the job; the rest comes from the log itself, at once.
+            await self.stopped()
+            try:
+                self._forwarder.feed((await self._whole_log(hook, obj))[self._forwarder.chars_fed :])
+            except (KubeRayApiError, RayDashboardError) as err:
+                self.log.warning("The end of the log of RayJob %s could not be read: %s", self.name, err)
+        self._forwarder.flush()
+
+    async def _whole_log(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> str:
+        """The job's log from the dashboard; in K8sJobMode, the submitter's when nothing was read yet."""
+        try:
+            dashboard = await self._dashboard(hook, obj)
+            if dashboard is None:
+                return ""
+            async with dashboard:
+                return await dashboard.get_job_logs(job_info(obj).job_id)
+        except RayDashboardError:
+            if submission_mode(obj) != K8S_JOB_MODE or self._forwarder.chars_fed:
+                raise
+            pod = await self._submitter_pod(hook)
+            return await hook.read_pod_log(pod, self.namespace) if pod else ""
+
+    async def _stream_submitter(self, hook: KubeRayAsyncHook) -> None:
         streamed: set[str] = set()
         while not job_verdict(self._latest).terminal:
             pod = await self._submitter_pod(hook)
@@ -160,13 +194,18 @@ class RayJobTrigger(KubeRayResourceTrigger):
             streamed.add(pod)
             self.log.info("Following the log of submitter pod %s", pod)
             async for line in hook.stream_pod_log(pod, self.namespace):
-                forwarder.feed(line if line.endswith("\n") else line + "\n")
+                self._forwarder.feed(line if line.endswith("\n") else line + "\n")
 
-    async def _stream_jobs_api(self, hook: KubeRayAsyncHook, forwarder: LineForwarder) -> None:
+    async def _stream_jobs_api(self, hook: KubeRayAsyncHook, *, fail_before_first_chunk: bool) -> None:
         while (dashboard := await self._dashboard(hook, self._latest)) is None:
             if job_verdict(self._latest).terminal:
                 return
             await asyncio.sleep(_FIND_POD_INTERVAL)
         async with dashboard:
-            async for chunk in dashboard.tail_job_logs(job_info(self._latest).job_id):
-                forwarder.feed(chunk)
+            await copy_job_log(
+                dashboard,
+                job_info(self._latest).job_id,
+                self._forwarder,
+                self.log.warning,
+                fail_before_first_chunk=fail_before_first_chunk,
+            )

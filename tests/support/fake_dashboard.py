@@ -24,6 +24,8 @@ class FakeJob:
     metadata: dict[str, str] = field(default_factory=dict)
     runtime_env: dict[str, Any] | None = None
     error_type: str | None = None
+    # Set (as newer Ray does) once the driver runs: the provider then follows the state API's stream.
+    driver_node_id: str | None = None
 
     def details(self) -> dict[str, Any]:
         return {
@@ -36,6 +38,7 @@ class FakeJob:
             "error_type": self.error_type,
             "metadata": self.metadata or None,
             "runtime_env": self.runtime_env,
+            "driver_node_id": self.driver_node_id,
         }
 
 
@@ -52,6 +55,8 @@ class FakeDashboard:
         self.serve_config: dict[str, Any] = {"applications": {}}
         self.duplicate_status = 500
         self.log_chunks: dict[str, list[str]] = {}
+        # submission id -> number of chunks after which the next log stream connection is cut (once).
+        self.cut_stream_after: dict[str, int] = {}
         self._faults: list[list[Any]] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -86,6 +91,7 @@ class FakeDashboard:
         app.router.add_post("/api/jobs/{id}/stop", self._stop)
         app.router.add_get("/api/jobs/{id}/logs", self._logs)
         app.router.add_get("/api/jobs/{id}/logs/tail", self._tail)
+        app.router.add_get("/api/v0/logs/stream", self._stream)
         app.router.add_get("/api/packages/{protocol}/{name}", self._package_get)
         app.router.add_put("/api/packages/{protocol}/{name}", self._package_put)
         app.router.add_get("/api/serve/applications/", self._serve_get)
@@ -192,6 +198,27 @@ class FakeDashboard:
             await asyncio.sleep(0.01)
         await ws.close()
         return ws
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        """Ray's state API log stream: replays the driver log, then keeps following it until the client leaves."""
+        job = self.jobs.get(request.query.get("submission_id", ""))
+        if job is None or job.driver_node_id is None or request.query.get("node_id") != job.driver_node_id:
+            return web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in trouble")
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        cut_after = self.cut_stream_after.pop(job.submission_id, None)
+        sent = 0
+        while request.transport is not None and not request.transport.is_closing():  # until the client leaves
+            chunks = self.log_chunks.get(job.submission_id, [job.logs] if job.logs else [])
+            while sent < len(chunks):
+                if sent == cut_after:
+                    assert request.transport is not None
+                    request.transport.close()  # the connection breaks mid-stream
+                    return response
+                await response.write(chunks[sent].encode())
+                sent += 1
+            await asyncio.sleep(0.01)
+        return response
 
     async def _package_get(self, request: web.Request) -> web.Response:
         uri = f"{request.match_info['protocol']}://{request.match_info['name']}"

@@ -381,7 +381,8 @@ class FakeKubeApi:
             "spec": {"containers": [{"name": c, "image": "rayproject/ray"} for c in (containers or ["ray-head"])]},
             "status": status or {"phase": phase},
         }
-        self.pod_logs[(ns, name)] = FakePodLog(text=log, chunks=list(log_chunks or ([log] if log else [])))
+        chunks = list(log_chunks or ([log] if log else []))
+        self.pod_logs[(ns, name)] = FakePodLog(text=log or "".join(chunks), chunks=chunks)
         return self.put_object("Pod", body, ns)
 
     def add_event(

@@ -124,6 +124,49 @@ def test_tail_streams_chunks_sync_and_async(fake_dashboard: FakeDashboard) -> No
     assert asyncio.run(collect()) == ["one\n", "two\nthr", "ee\n"]
 
 
+def test_follow_waits_for_the_driver_then_streams_rays_log_less_what_was_read(fake_dashboard: FakeDashboard) -> None:
+    job = fake_dashboard.add_job("s1", status="PENDING")
+    fake_dashboard.log_chunks["s1"] = ["one\n", "two\nthr", "ee\n"]
+
+    async def scenario() -> tuple[str, bool]:
+        async with _async(fake_dashboard) as hook:
+            got: list[str] = []
+
+            async def read() -> None:
+                async for chunk in hook.follow_job_log("s1", skip=2):
+                    got.append(chunk)
+                    if "".join(got).endswith("ee\n"):
+                        return  # Ray's stream stays open: the reader decides when to stop
+
+            reader = asyncio.ensure_future(read())
+            await asyncio.sleep(0.3)
+            waited = not reader.done()
+            job.status, job.driver_node_id = "RUNNING", "node-1"
+            await asyncio.wait_for(reader, 5)
+            return "".join(got), waited
+
+    text, waited = asyncio.run(scenario())
+    assert waited
+    assert text == "e\ntwo\nthree\n"
+    assert fake_dashboard.calls("GET").count("/api/v0/logs/stream") == 1
+    assert "/api/jobs/s1/logs/tail" not in fake_dashboard.calls("GET")
+
+
+@pytest.mark.parametrize("why", ["no driver node in the details", "no log stream endpoint"])
+def test_follow_falls_back_to_the_jobs_api_tail(fake_dashboard: FakeDashboard, why: str) -> None:
+    fake_dashboard.add_job("s1", status="RUNNING", driver_node_id="node-1" if why == "no log stream endpoint" else None)
+    fake_dashboard.log_chunks["s1"] = ["one\n", "two\n"]
+    if why == "no log stream endpoint":
+        fake_dashboard.fail_next("/api/v0/logs/stream", 404)
+
+    async def collect() -> str:
+        async with _async(fake_dashboard) as hook:
+            return "".join([chunk async for chunk in hook.follow_job_log("s1", skip=4)])
+
+    assert asyncio.run(collect()) == "two\n"
+    assert "/api/jobs/s1/logs/tail" in fake_dashboard.calls("GET")
+
+
 def test_tail_of_unknown_job_says_so(fake_dashboard: FakeDashboard) -> None:
     with pytest.raises(RayJobNotFoundError):
         list(_sync(fake_dashboard).tail_job_logs("ghost"))

@@ -117,3 +117,31 @@ def test_lines_the_stream_has_not_delivered_yet_come_from_the_log_at_the_end(
     logged = [line.split("[ray] ")[1].split()[0] for line in capsys.readouterr().out.splitlines() if "[ray] " in line]
     assert event["outcome"] == "succeeded"
     assert logged == ["first", "second", "third"]  # each line once, whole, in order
+
+
+def _ray_lines(captured: str) -> list[str]:
+    return [line.split("[ray] ", 1)[1].split(" [")[0].strip() for line in captured.splitlines() if "[ray] " in line]
+
+
+def test_a_broken_log_stream_resumes_where_it_stopped(
+    fake_dashboard: FakeDashboard, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only the stream carries the log here (the job's stored log stays empty), so every line in the
+    # task log came through the stream: once before the break, once after it.
+    job = fake_dashboard.add_job("s1", status="RUNNING", driver_node_id="node-1")
+    fake_dashboard.log_chunks["s1"] = [f"line {i}\n" for i in range(10)]
+    fake_dashboard.cut_stream_after["s1"] = 4
+
+    def finish() -> None:
+        job.status, job.message = "SUCCEEDED", "Job finished successfully."
+
+    _later(2.0, finish)
+    event, slow = run_watched(first_event(_trigger(fake_dashboard)))
+    captured = capsys.readouterr().out
+    assert event["outcome"] == "succeeded"
+    assert _ray_lines(captured) == [f"line {i}" for i in range(10)]
+    assert "broke" in captured
+    assert "resuming where it stopped" in captured
+    assert fake_dashboard.calls("GET").count("/api/v0/logs/stream") == 2
+    assert "/api/jobs/s1/logs/tail" not in fake_dashboard.calls("GET")
+    assert slow == []
