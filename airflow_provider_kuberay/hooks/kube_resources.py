@@ -14,6 +14,7 @@ from airflow_provider_kuberay.exceptions import (
     KubeRayNotFoundError,
     KubeRayUnavailableError,
 )
+from airflow_provider_kuberay.hooks.rbac_hint import missing_permission
 from airflow_provider_kuberay.hooks.retry import is_transient_status
 
 DEFAULT_NAMESPACE = "default"
@@ -120,6 +121,8 @@ def api_error(status: int, text: str, what: str) -> KubeRayApiError:
     :param what: what was attempted, e.g. ``get RayJob default/my-job``.
     """
     message = f"Kubernetes API refused to {what}: HTTP {status}: {api_message(text)}"
+    if status == 403 and (hint := missing_permission(text)):
+        message += f" ({hint})"
     if status == 404:
         return KubeRayNotFoundError(message, status)
     if status == 409:

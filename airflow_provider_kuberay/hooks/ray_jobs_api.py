@@ -17,6 +17,7 @@ from airflow_provider_kuberay.exceptions import (
     RayDashboardError,
     RayJobNotFoundError,
 )
+from airflow_provider_kuberay.hooks.rbac_hint import missing_permission
 
 # Ray's answer to a second submission with the same id (400 in older Ray, 500 in newer).
 _DUPLICATE_MARKER = "already exists"
@@ -162,6 +163,8 @@ def raise_for_answer(request: ApiRequest, status_code: int, text: str) -> None:
         raise RayJobNotFoundError(f"Ray dashboard has no {request.what}: {detail}", status_code)
     if request.method == "POST" and request.path == "/api/jobs/" and is_duplicate_submission(status_code, text):
         raise DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
+    if status_code == 403 and (hint := missing_permission(text)):
+        detail = hint  # the API server's proxy refused: say which permission the Role lacks
     raise RayDashboardError(f"Ray dashboard answered HTTP {status_code} to the {request.what}: {detail}", status_code)
 
 

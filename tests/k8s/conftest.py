@@ -107,6 +107,12 @@ def k8s_namespace(k8s_cluster: K8sCluster) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name}})
     try:
         yield name
+        # The leak check: when the tier is done, only finished RayJobs (records) may remain.
+        from k8s_support import release_finished_rayjobs_and_find_leaks
+
+        released, leaks = release_finished_rayjobs_and_find_leaks(k8s_cluster.api, name)
+        sys.stderr.write(f"\nk8s leak check: {released} finished RayJobs released, leaked: {leaks or 'nothing'}\n")
+        assert not leaks, f"the k8s tier left these behind in {name}: {leaks}"
     finally:
         core.delete_namespace(name, propagation_policy="Background")
 
@@ -171,3 +177,11 @@ def kubeconfig_for_role(
         return str(path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def readme_role_kubeconfig(kubeconfig_for_role: Callable[[str, list[dict[str, Any]]], str]) -> str:
+    """A kubeconfig for a ServiceAccount bound to nothing but the README's least-privilege Role."""
+    from k8s_support import readme_role_rules
+
+    return kubeconfig_for_role("airflow-readme-role", readme_role_rules())

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 GROUP, VERSION = "ray.io", "v1"
 RAY_IMAGE = "rayproject/ray:2.41.0"
@@ -92,3 +96,61 @@ def rayjob(name: str, namespace: str, entrypoint: str, **spec: Any) -> dict[str,
 
 def conditions(obj: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+def readme_role_rules() -> list[dict[str, Any]]:
+    """The rules of the least-privilege Role in deploy/rbac-role.yaml, checked to be the README's too."""
+    root = Path(__file__).resolve().parents[2]
+    deployed = (root / "deploy" / "rbac-role.yaml").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", (root / "README.md").read_text(), flags=re.DOTALL)
+    in_readme = [yaml.safe_load(block) for block in blocks if "kind: Role" in block]
+    assert in_readme == [yaml.safe_load(deployed)], "the README's Role differs from deploy/rbac-role.yaml"
+    return list(yaml.safe_load(deployed)["rules"])
+
+
+# Finished RayJobs stay as the record of a run (KubeRay deletes their clusters after the TTL); at the
+# end of the tier they are released like that, and then nothing else may be left.
+_FINISHED = ("Complete", "Failed")
+_ALWAYS_THERE = {"kube-root-ca.crt"}  # the ConfigMap Kubernetes puts in every namespace
+
+
+def leftovers(api: Any, namespace: str) -> dict[str, list[str]]:
+    """What is in ``namespace`` now: Ray objects, pods, batch Jobs and ConfigMaps, by kind."""
+    from kubernetes import client
+
+    custom, core, batch = client.CustomObjectsApi(api), client.CoreV1Api(api), client.BatchV1Api(api)
+    found: dict[str, list[str]] = {}
+    for plural in ("rayjobs", "rayclusters", "rayservices"):
+        items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]
+        found[plural] = [item["metadata"]["name"] for item in items]
+    found["pods"] = [p.metadata.name for p in core.list_namespaced_pod(namespace).items]
+    found["jobs"] = [j.metadata.name for j in batch.list_namespaced_job(namespace).items]
+    found["configmaps"] = [
+        c.metadata.name
+        for c in core.list_namespaced_config_map(namespace).items
+        if c.metadata.name not in _ALWAYS_THERE
+    ]
+    return {kind: names for kind, names in found.items() if names}
+
+
+def release_finished_rayjobs_and_find_leaks(
+    api: Any, namespace: str, grace: float = 120.0
+) -> tuple[int, dict[str, list[str]]]:
+    """
+    Delete the finished RayJobs (what KubeRay's TTL and the user would do), wait for what they own
+    to go, and return how many were released and what is still left: the leaks.
+    """
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api)
+    released = 0
+    for job in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs")["items"]:
+        if (job.get("status") or {}).get("jobDeploymentStatus") in _FINISHED:
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, "rayjobs", job["metadata"]["name"], propagation_policy="Background"
+            )
+            released += 1
+    deadline = time.monotonic() + grace
+    while (left := leftovers(api, namespace)) and time.monotonic() < deadline:
+        time.sleep(2)
+    return released, left

@@ -161,11 +161,9 @@ def test_submit_by_cluster_name_through_the_api_server_proxy(
 
 
 def test_the_readmes_least_privilege_role_is_enough(
-    k8s_cluster: Any, kuberay_conn: str, kubeconfig_for_role: Any, monkeypatch: pytest.MonkeyPatch, shared_cluster: str
+    kuberay_conn: str, readme_role_kubeconfig: str, monkeypatch: pytest.MonkeyPatch, shared_cluster: str
 ) -> None:
-    rules = yaml.safe_load((ROOT / "deploy" / "rbac-role.yaml").read_text())["rules"]
-    kubeconfig = kubeconfig_for_role(f"airflow-{uuid.uuid4().hex[:5]}", rules)
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(kubeconfig, kuberay_conn))
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(readme_role_kubeconfig, kuberay_conn))
     summary = KubeRayRunJobOperator(
         task_id="rbac",
         entrypoint="python -c \"print('least privilege')\"",
@@ -226,12 +224,16 @@ def test_task_kuberay_returns_the_functions_value(kuberay_conn: str, shared_clus
 
 @pytest.mark.airflow
 @pytest.mark.parametrize("dag_id", ["example_kuberay_run_job", "example_kuberay_cluster"])
-def test_kubernetes_example_dags_run_deferred_on_airflow(kuberay_conn: str, airflow_db: None, dag_id: str) -> None:
+def test_kubernetes_example_dags_run_deferred_on_airflow(
+    kuberay_conn: str, readme_role_kubeconfig: str, airflow_db: None, dag_id: str
+) -> None:
+    """Each example DAG end to end, deferred, as a ServiceAccount bound only to the README's Role."""
     from datetime import datetime, timezone
 
     from tests.support.airflow_runs import load_dag, task_states, xcom
 
     mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(readme_role_kubeconfig, kuberay_conn))
     mp.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     try:
         dag = load_dag(ROOT / "example_dags" / f"{dag_id}.py", dag_id)

@@ -187,9 +187,12 @@ def test_deploy_upgrade_twice_without_dropped_requests(
 
 @pytest.mark.airflow
 def test_example_service_dag_runs_deferred_on_airflow(
-    k8s_cluster: Any, k8s_namespace: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    k8s_cluster: Any, k8s_namespace: str, readme_role_kubeconfig: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The example DAG end to end, deferred: deploy, query v1, upgrade the config, query v2, delete."""
+    """
+    The example DAG end to end, deferred: deploy, query v1, upgrade the config, query v2, delete; as
+    a ServiceAccount bound only to the README's Role.
+    """
     from datetime import datetime, timezone
     from pathlib import Path
 
@@ -205,7 +208,7 @@ def test_example_service_dag_runs_deferred_on_airflow(
 
     if not raylocal.has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
-    extra = {"kube_config_path": k8s_cluster.kubeconfig, "namespace": k8s_namespace, "dashboard_access": "proxy"}
+    extra = {"kube_config_path": readme_role_kubeconfig, "namespace": k8s_namespace, "dashboard_access": "proxy"}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", json.dumps({"conn_type": "kuberay", "extra": extra}))
     root = Path(__file__).resolve().parents[2]
     # Ship serve_apps/ as a working_dir package: a helper cluster's dashboard is the harness's Ray head.
