@@ -270,6 +270,9 @@ class Kubelet:
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
         }
+        # The test session's process tag, so a pod's process left alive is found as the session's own.
+        if "KUBERAY_TEST_PROCESS_TAG" in os.environ:
+            env["KUBERAY_TEST_PROCESS_TAG"] = os.environ["KUBERAY_TEST_PROCESS_TAG"]
         field_values = {
             "metadata.name": pod.metadata.name,
             "metadata.namespace": pod.metadata.namespace,

@@ -25,6 +25,20 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import pytest  # noqa: E402
 
 from tests.support.fake_dashboard import FakeDashboard, running_fake_dashboard  # noqa: E402
+from tests.support.process_leaks import leftover_processes, tag_this_session  # noqa: E402
+
+_PROCESS_TAG = tag_this_session()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process a test started (Ray, the harness, its pods) outlived the session."""
+    leftovers = leftover_processes(_PROCESS_TAG)
+    if leftovers:
+        listing = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in sorted(leftovers.items()))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"LEAK: processes started by the tests are still alive:\n{listing}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
