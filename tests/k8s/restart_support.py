@@ -160,5 +160,6 @@ def unchanged(read: Callable[[], dict[str, Any]], before: dict[str, Any]) -> Non
     assert now["metadata"]["uid"] == before["metadata"]["uid"], "the object was deleted and created again"
     assert "deletionTimestamp" not in now["metadata"], "the object is being deleted"
     changed = {k for k in {*now["spec"], *before["spec"]} if now["spec"].get(k) != before["spec"].get(k)}
-    assert not changed, f"the object's spec changed: {[(k, before['spec'].get(k), now['spec'].get(k)) for k in changed]}"
+    diff = [(k, before["spec"].get(k), now["spec"].get(k)) for k in changed]
+    assert not changed, f"the object's spec changed: {diff}"
     assert now["metadata"].get("labels") == before["metadata"].get("labels")
