@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_kuberay.job_ids import task_key_hash
 from airflow_provider_kuberay.operators._deferral import wait_with
 
-__all__ = ["TaskIdentity", "create_or_adopt", "failure_text", "wait_with"]
+__all__ = [
+    "TaskIdentity",
+    "create_or_adopt",
+    "deferral_timed_out",
+    "delete_if_owned",
+    "fail_deferral_timeout",
+    "failure_text",
+    "wait_with",
+]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,6 +28,11 @@ if TYPE_CHECKING:
 MANAGED_BY = "airflow-provider-kuberay"
 TASK_LABEL = "kuberay.airflow.apache.org/task-instance"
 TRY_LABEL = "kuberay.airflow.apache.org/try-number"
+# How Airflow resumes a task only to fail it: ``next_method`` and the ``error`` of a deferral whose
+# timeout passed before its trigger fired (the values of Airflow's TRIGGER_FAIL_REPR and
+# TriggerFailureReason.TRIGGER_TIMEOUT, spelled out so the worker needs no core import).
+TRIGGER_FAIL_METHOD = "__fail__"
+TRIGGER_TIMEOUT_ERROR = "Trigger timeout"
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -101,12 +114,43 @@ def create_or_adopt(
     return existing, f"Adopted {kind} {namespace}/{name}, created by an earlier attempt of this task"
 
 
+def deferral_timed_out(next_method: str, next_kwargs: Mapping[str, Any] | None) -> bool:
+    """
+    Whether Airflow resumes the task only to fail it with ``TaskDeferralTimeout`` (the deferral
+    outlived its timeout). Neither ``execute_complete`` nor ``on_kill`` runs then, so the operator
+    must clean up before Airflow raises.
+    """
+    # ``==``, not ``str()``: Airflow passes a str-valued enum member, or its value after a round trip.
+    return next_method == TRIGGER_FAIL_METHOD and (next_kwargs or {}).get("error") == TRIGGER_TIMEOUT_ERROR
+
+
+def fail_deferral_timeout(resume: Callable[[], Any], explanation: str) -> NoReturn:
+    """
+    Let Airflow fail the timed-out deferral (``resume`` calls ``BaseOperator.resume_execution``), with
+    ``explanation`` (what timed out, what the task cleaned up) as the message instead of Airflow's bare
+    reason. The exception keeps Airflow's type, so states and retries behave as usual.
+    """
+    try:
+        resume()
+    except Exception as err:
+        raise type(err)(explanation) from err
+    raise RuntimeError("Airflow resumed a timed-out deferral without failing it")
+
+
+def delete_if_owned(hook: KubeRayHook, kind: str, name: str, namespace: str, identity: TaskIdentity) -> bool:
+    """Delete the object if this task instance created it (any try); never another task's object."""
+    existing = hook.find_object(kind, name, namespace)
+    if existing is None or not identity.owns(existing):
+        return False
+    return hook.delete_object(kind, name, namespace)
+
+
 def failure_text(event: dict[str, Any]) -> str:
     """A task failure message from a KubeRay trigger event: reason, message, log tail and events."""
     head = f"{event.get('kind')} {event.get('namespace')}/{event.get('name')}"
     outcome = event.get("outcome")
     if outcome == "timeout":
-        head += " did not finish before the task's deadline"
+        head += " timed out: it did not finish before the task's deadline"
     elif outcome == "error":
         head += " could not be followed"
     else:

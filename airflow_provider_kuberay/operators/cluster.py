@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.operators._kube_task import TaskIdentity
     from airflow_provider_kuberay.specs import ClusterSpec
 
 CLUSTER_LABEL = "ray.io/cluster"
@@ -79,6 +80,8 @@ class KubeRayCreateClusterOperator(BaseOperator):
         self.unschedulable_grace = unschedulable_grace
         self.resync_interval = resync_interval
         self.delete_on_failure = delete_on_failure
+        # The cluster being waited for, only for on_kill within the same process; never read after a deferral.
+        self._waiting: tuple[TaskIdentity, str, str] | None = None
 
     def hook(self) -> KubeRayHook:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
@@ -115,18 +118,24 @@ class KubeRayCreateClusterOperator(BaseOperator):
             body = deep_merge(body, load_overrides(self.overrides))
         return normalize_body(body, kind="RayCluster")
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
+    def _target(self, context: Context) -> tuple[TaskIdentity, dict[str, Any]]:
+        """The task instance, and the RayCluster body it creates (named, validated)."""
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity
         from airflow_provider_kuberay.specs import resource_name
 
         identity = TaskIdentity.from_context(context)
-        hook = self.hook()
-        namespace = hook.namespace_or_default(self.namespace)
+        namespace = self.hook().namespace_or_default(self.namespace)
         derived = resource_name(
             identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayCluster"
         )
-        body = self.build_body(derived, namespace, identity.labels())
-        name = body["metadata"]["name"]
+        return identity, self.build_body(derived, namespace, identity.labels())
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_kuberay.operators._kube_task import create_or_adopt
+
+        identity, body = self._target(context)
+        hook = self.hook()
+        name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         _, message = create_or_adopt(hook, "RayCluster", body, identity, replace_if=lambda obj: False)
         self.log.info(message)
         context["ti"].xcom_push(key="cluster_name", value=name)
@@ -134,7 +143,11 @@ class KubeRayCreateClusterOperator(BaseOperator):
         if not self.wait_until_ready:
             return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
-        return self._finish(context, wait_with(self, trigger))
+        self._waiting = (identity, name, namespace)
+        # Kept when the wait raises: Airflow calls on_kill after execution_timeout's exception left execute.
+        result = self._finish(context, wait_with(self, trigger))
+        self._waiting = None
+        return result
 
     def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
         from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
@@ -170,6 +183,40 @@ class KubeRayCreateClusterOperator(BaseOperator):
         context["ti"].xcom_push(key="dashboard_url", value=dashboard_url)
         self.log.info("RayCluster %s/%s is ready; dashboard: %s", namespace, name, dashboard_url)
         return {"cluster_name": name, "namespace": namespace, "dashboard_url": dashboard_url}
+
+    def _delete_unready(self, identity: TaskIdentity, name: str, namespace: str, why: str) -> str:
+        """Delete the cluster if this task instance created it; a sentence saying what happened."""
+        from airflow_provider_kuberay.operators._kube_task import delete_if_owned
+
+        try:
+            if not delete_if_owned(self.hook(), "RayCluster", name, namespace, identity):
+                return f"RayCluster {namespace}/{name} was left alone: this task did not create it."
+        except Exception as err:
+            self.log.warning("%s; could not delete RayCluster %s/%s: %s", why, namespace, name, err)
+            return f"Could not delete RayCluster {namespace}/{name}: {err}"
+        self.log.info("%s: deleted RayCluster %s/%s, which this task created", why, namespace, name)
+        return f"Deleted RayCluster {namespace}/{name}, which this task created."
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after a deferral; when Airflow fails it for its timeout, delete this task's unready cluster first."""
+        from airflow_provider_kuberay.operators._kube_task import deferral_timed_out, fail_deferral_timeout
+
+        if not deferral_timed_out(next_method, next_kwargs):
+            return super().resume_execution(next_method, next_kwargs, context)
+        # Airflow raises TaskDeferralTimeout without execute_complete or on_kill.
+        identity, body = self._target(context)
+        name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+        text = f"RayCluster {namespace}/{name} timed out: not ready before the deferral's timeout."
+        if self.delete_on_failure:
+            text += "\n" + self._delete_unready(identity, name, namespace, "Deferral timed out")
+        self.log.error(text)
+        parent = super().resume_execution
+        fail_deferral_timeout(lambda: parent(next_method, next_kwargs, context), text)
+
+    def on_kill(self) -> None:
+        """Delete the cluster this task created if it is killed (or times out) before the cluster is ready."""
+        if self._waiting is not None and self.delete_on_failure:
+            self._delete_unready(*self._waiting, "Task killed before the cluster was ready")
 
 
 class KubeRayDeleteClusterOperator(BaseOperator):

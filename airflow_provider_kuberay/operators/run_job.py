@@ -14,10 +14,22 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.operators._kube_task import TaskIdentity
     from airflow_provider_kuberay.specs import ClusterSpec
 
 # A finished job's own cluster is kept this long for inspection, then KubeRay deletes it.
 DEFAULT_TTL_SECONDS = 300
+
+
+def ended_by_deadline(event: Mapping[str, Any]) -> bool:
+    """
+    Whether KubeRay failed the RayJob because a deadline passed (``activeDeadlineSeconds``:
+    reason ``DeadlineExceeded``; KubeRay v1.7 also has ``preRunningDeadlineSeconds``).
+
+    KubeRay marks such a RayJob Failed but leaves its Ray job running on the cluster (seen with
+    KubeRay 1.6 in K8sJobMode); deleting the RayJob makes KubeRay's finalizer stop it.
+    """
+    return event.get("outcome") == "failed" and str(event.get("reason") or "").endswith("DeadlineExceeded")
 
 
 class KubeRayRunJobOperator(BaseOperator):
@@ -58,7 +70,9 @@ class KubeRayRunJobOperator(BaseOperator):
     :param resync_interval: seconds between re-reads of the RayJob besides the shared watch.
     :param stream_logs: copy the job's output into the task log.
     :param log_tail_lines: how many last log lines a failure message carries.
-    :param delete_on_kill: delete the RayJob this task created when the task is killed or times out.
+    :param delete_on_kill: delete the RayJob this task created when the task is killed or times out
+        (``execution_timeout``, a deferral timeout, or a KubeRay deadline such as ``activeDeadlineSeconds``,
+        after which KubeRay would leave the Ray job running); KubeRay then stops its Ray job.
     """
 
     template_fields: Sequence[str] = (
@@ -161,16 +175,11 @@ class KubeRayRunJobOperator(BaseOperator):
         return ray_job_body(name, spec, namespace=namespace, labels=labels)
 
     def execute(self, context: Context) -> dict[str, Any] | str:
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, create_or_adopt
-        from airflow_provider_kuberay.specs import resource_name
+        from airflow_provider_kuberay.operators._kube_task import create_or_adopt
         from airflow_provider_kuberay.status import job_verdict
 
-        identity = TaskIdentity.from_context(context)
-        name = self.name or resource_name(
-            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayJob"
-        )
+        identity, name, namespace = self._target(context)
         hook = self.hook()
-        namespace = hook.namespace_or_default(self.namespace)
         body = self.build_body(name, namespace, identity.labels())
         _, message = create_or_adopt(hook, "RayJob", body, identity, replace_if=lambda obj: job_verdict(obj).failed)
         self.log.info(message)
@@ -181,6 +190,17 @@ class KubeRayRunJobOperator(BaseOperator):
             return name
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
         return self._finish(context, wait_with(self, trigger))
+
+    def _target(self, context: Context) -> tuple[TaskIdentity, str, str]:
+        """The task instance, and the name and namespace of its RayJob."""
+        from airflow_provider_kuberay.operators._kube_task import TaskIdentity
+        from airflow_provider_kuberay.specs import resource_name
+
+        identity = TaskIdentity.from_context(context)
+        name = self.name or resource_name(
+            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayJob"
+        )
+        return identity, name, self.hook().namespace_or_default(self.namespace)
 
     def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
         from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
@@ -216,10 +236,14 @@ class KubeRayRunJobOperator(BaseOperator):
         for key, value in summary.items():
             ti.xcom_push(key=key, value=value)
         ti.xcom_push(key=XCOM_SUBMISSION_ID, value=summary["job_id"])
-        if event.get("outcome") == "timeout" and self.delete_on_kill:
-            self._delete(event["name"], event["namespace"])
         if event.get("outcome") != "succeeded":
-            raise RayJobFailedError(failure_text(event))
+            text = failure_text(event)
+            # Timed out (the task's deadline) or failed by a KubeRay deadline: the Ray job may still
+            # run, so the RayJob goes (KubeRay stops its Ray job; a cluster of its own goes too).
+            deadline = event.get("outcome") == "timeout" or ended_by_deadline(event)
+            if self.delete_on_kill and deadline and self._delete(event["name"], event["namespace"]):
+                text += f"\nDeleted RayJob {event['namespace']}/{event['name']}: KubeRay stops its Ray job."
+            raise RayJobFailedError(text)
         self.log.info("RayJob %s/%s succeeded (Ray job %s)", summary["namespace"], summary["name"], summary["job_id"])
         return summary
 
@@ -230,14 +254,38 @@ class KubeRayRunJobOperator(BaseOperator):
         url = str(event.get("dashboard_url") or "")
         return url if not url or "://" in url else f"http://{url}"
 
-    def _delete(self, name: str, namespace: str) -> None:
+    def _delete(self, name: str, namespace: str) -> bool:
         try:
             deleted = self.hook().delete_object("RayJob", name, namespace)
         except Exception as err:
             self.log.warning("Could not delete RayJob %s/%s: %s", namespace, name, err)
-        else:
-            if deleted:
-                self.log.info("Deleted RayJob %s/%s (its own cluster goes with it)", namespace, name)
+            return False
+        if deleted:
+            self.log.info("Deleted RayJob %s/%s (its own cluster goes with it)", namespace, name)
+        return deleted
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after a deferral; when Airflow fails it for its timeout, delete this task's RayJob first."""
+        from airflow_provider_kuberay.operators._kube_task import (
+            deferral_timed_out,
+            delete_if_owned,
+            fail_deferral_timeout,
+        )
+
+        if not deferral_timed_out(next_method, next_kwargs):
+            return super().resume_execution(next_method, next_kwargs, context)
+        # Airflow raises TaskDeferralTimeout without execute_complete or on_kill: this is the only
+        # chance to stop the job. Only a RayJob this task instance created is deleted.
+        identity, name, namespace = self._target(context)
+        text = f"RayJob {namespace}/{name} timed out: the deferral outlived its timeout before the trigger reported."
+        try:
+            if self.delete_on_kill and delete_if_owned(self.hook(), "RayJob", name, namespace, identity):
+                text += f"\nDeleted RayJob {namespace}/{name}: KubeRay stops its Ray job."
+        except Exception as err:
+            text += f"\nCould not delete RayJob {namespace}/{name}: {err}"
+        self.log.error(text)
+        parent = super().resume_execution
+        fail_deferral_timeout(lambda: parent(next_method, next_kwargs, context), text)
 
     def on_kill(self) -> None:
         """Delete the RayJob this task created (never an existing cluster it ran on)."""

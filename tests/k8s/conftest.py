@@ -185,3 +185,39 @@ def readme_role_kubeconfig(kubeconfig_for_role: Callable[[str, list[dict[str, An
     from k8s_support import readme_role_rules
 
     return kubeconfig_for_role("airflow-readme-role", readme_role_rules())
+
+
+@pytest.fixture
+def kuberay_conn(k8s_cluster: K8sCluster, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A ``kuberay_default`` connection to the tier's cluster and namespace; returns the namespace."""
+    from k8s_support import kuberay_connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
+    return k8s_namespace
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]:
+    """One RayCluster ("shared") made ready through the operator, deleted through the operator at the
+    end of the module (the tasks' RayJobs run on it; it must survive their failures and timeouts)."""
+    from k8s_support import kuberay_connection, provider_cluster, task_instance
+
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayDeleteClusterOperator
+    from tests.support.airflow_context import context_for
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
+    try:
+        created = KubeRayCreateClusterOperator(
+            task_id="create", cluster=provider_cluster(), cluster_name="shared", deferrable=False
+        ).execute(context_for(task_instance("create")))
+        assert created["cluster_name"] == "shared"
+        assert "/services/shared-head-svc:dashboard/proxy" in created["dashboard_url"]
+        yield "shared"
+    finally:
+        KubeRayDeleteClusterOperator(task_id="delete", cluster_name="shared", timeout_seconds=180).execute(
+            context_for()
+        )
+        assert KubeRayHook().list_pods(k8s_namespace, label_selector="ray.io/cluster=shared") == []
+        mp.undo()

@@ -154,3 +154,58 @@ def release_finished_rayjobs_and_find_leaks(
     while (left := leftovers(api, namespace)) and time.monotonic() < deadline:
         time.sleep(2)
     return released, left
+
+
+def kuberay_connection(kubeconfig: str, namespace: str) -> str:
+    """A ``kuberay`` connection (as an ``AIRFLOW_CONN_*`` value) reaching dashboards through the API server."""
+    import json
+
+    extra = {"kube_config_path": kubeconfig, "namespace": namespace, "dashboard_access": "proxy"}
+    return json.dumps({"conn_type": "kuberay", "extra": extra})
+
+
+def task_instance(task_id: str, try_number: int = 1, run_id: str | None = None) -> Any:
+    """A task instance of the tier's DAG; the same ``run_id`` and a higher ``try_number`` make a retry."""
+    import uuid
+
+    from tests.support.airflow_context import FakeTaskInstance
+
+    return FakeTaskInstance(
+        dag_id="k8s_tier", task_id=task_id, run_id=run_id or f"run-{uuid.uuid4().hex[:6]}", try_number=try_number
+    )
+
+
+def serve_config(greeting: str) -> dict[str, Any]:
+    """A Serve config of the harness's echo app; ``greeting`` is its user_config."""
+    # harness_echo is on the harness Ray head's PYTHONPATH.
+    return {
+        "applications": [
+            {
+                "name": "echo",
+                "route_prefix": "/",
+                "import_path": "harness_echo:app",
+                "deployments": [
+                    {
+                        "name": "Echo",
+                        "num_replicas": 1,
+                        "user_config": {"greeting": greeting},
+                        "ray_actor_options": {"num_cpus": 0.1},
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def provider_cluster() -> Any:
+    """A small ClusterSpec (head and one CPU worker) for the provider's operators."""
+    from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, Resources, WorkerGroup
+
+    return ClusterSpec(
+        image="rayproject/ray:2.52.0",
+        ray_version="2.52.0",
+        head=HeadGroup(resources=Resources(cpu=1, memory="2Gi")),
+        worker_groups=[
+            WorkerGroup("cpu", replicas=1, min_replicas=0, max_replicas=2, resources=Resources(cpu=1, memory="1Gi"))
+        ],
+    )

@@ -6,76 +6,26 @@ the API server's proxy, least-privilege RBAC, and the KubeRay samples as server-
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from k8s_support import kuberay_connection, provider_cluster, task_instance
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.operators import (
-    KubeRayCreateClusterOperator,
-    KubeRayDeleteClusterOperator,
     KubeRayRunJobOperator,
     KubeRaySubmitJobOperator,
 )
-from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, Resources, WorkerGroup
 from tests.conftest import ROOT
-from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_context import context_for
 
 pytestmark = pytest.mark.k8s
 
-CLUSTER = ClusterSpec(
-    image="rayproject/ray:2.52.0",
-    ray_version="2.52.0",
-    head=HeadGroup(resources=Resources(cpu=1, memory="2Gi")),
-    worker_groups=[
-        WorkerGroup("cpu", replicas=1, min_replicas=0, max_replicas=2, resources=Resources(cpu=1, memory="1Gi"))
-    ],
-)
+CLUSTER = provider_cluster()
 SAMPLES = Path(__import__("os").environ.get("KUBERAY_SHARED_DIR", ROOT.parent / "shared")) / "kuberay" / "samples"
-
-
-def _connection(kubeconfig: str, namespace: str) -> str:
-    extra = {"kube_config_path": kubeconfig, "namespace": namespace, "dashboard_access": "proxy"}
-    return json.dumps({"conn_type": "kuberay", "extra": extra})
-
-
-@pytest.fixture
-def kuberay_conn(k8s_cluster: Any, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A ``kuberay_default`` connection to the tier's cluster and namespace; returns the namespace."""
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(k8s_cluster.kubeconfig, k8s_namespace))
-    return k8s_namespace
-
-
-def _ti(task_id: str, try_number: int = 1, run_id: str | None = None) -> FakeTaskInstance:
-    return FakeTaskInstance(
-        dag_id="k8s_tier", task_id=task_id, run_id=run_id or f"run-{uuid.uuid4().hex[:6]}", try_number=try_number
-    )
-
-
-@pytest.fixture(scope="module")
-def shared_cluster(k8s_cluster: Any, k8s_namespace: str) -> Iterator[str]:
-    """One RayCluster made ready through the operator, deleted through the operator at the end."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(k8s_cluster.kubeconfig, k8s_namespace))
-    try:
-        created = KubeRayCreateClusterOperator(
-            task_id="create", cluster=CLUSTER, cluster_name="shared", deferrable=False
-        ).execute(context_for(_ti("create")))
-        assert created["cluster_name"] == "shared"
-        assert "/services/shared-head-svc:dashboard/proxy" in created["dashboard_url"]
-        yield "shared"
-    finally:
-        KubeRayDeleteClusterOperator(task_id="delete", cluster_name="shared", timeout_seconds=180).execute(
-            context_for()
-        )
-        assert KubeRayHook().list_pods(k8s_namespace, label_selector="ray.io/cluster=shared") == []
-        mp.undo()
 
 
 def test_cluster_ready_then_deleted_with_its_pods(kuberay_conn: str, shared_cluster: str) -> None:
@@ -94,7 +44,7 @@ def test_rayjob_on_its_own_cluster_succeeds_with_output_in_the_task_log(
         deferrable=False,
         resync_interval=2,
     )
-    summary = op.execute(context_for(_ti("own_cluster")))
+    summary = op.execute(context_for(task_instance("own_cluster")))
     assert summary["job_status"] == "SUCCEEDED"
     assert summary["job_deployment_status"] == "Complete"
     assert "[ray] answer 42" in capsys.readouterr().out
@@ -109,7 +59,7 @@ def test_failing_rayjob_fails_the_task_with_kuberays_reason(kuberay_conn: str, s
         resync_interval=2,
     )
     with pytest.raises(RayJobFailedError) as info:
-        op.execute(context_for(_ti("fails")))
+        op.execute(context_for(task_instance("fails")))
     assert "(AppFailed)" in str(info.value)
     assert "going down" in str(info.value)
 
@@ -121,7 +71,7 @@ def test_a_restarted_task_adopts_its_rayjob(kuberay_conn: str, shared_cluster: s
         op = KubeRayRunJobOperator(
             task_id="adopt", entrypoint="python -c 'print(1)'", cluster_name=shared_cluster, wait_for_completion=False
         )
-        return str(op.execute(context_for(_ti("adopt", run_id=run_id))))
+        return str(op.execute(context_for(task_instance("adopt", run_id=run_id))))
 
     name = attempt()
     assert attempt() == name
@@ -136,7 +86,7 @@ def test_on_kill_deletes_the_rayjob_but_never_the_shared_cluster(kuberay_conn: s
         cluster_name=shared_cluster,
         wait_for_completion=False,
     )
-    name = op.execute(context_for(_ti("killed")))
+    name = op.execute(context_for(task_instance("killed")))
     op.on_kill()
     hook = KubeRayHook()
     hook.wait_until_deleted("RayJob", str(name), kuberay_conn, timeout=120)
@@ -146,7 +96,7 @@ def test_on_kill_deletes_the_rayjob_but_never_the_shared_cluster(kuberay_conn: s
 def test_submit_by_cluster_name_through_the_api_server_proxy(
     kuberay_conn: str, shared_cluster: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ti = _ti("submit")
+    ti = task_instance("submit")
     op = KubeRaySubmitJobOperator(
         task_id="submit",
         entrypoint="python -c \"print('through the proxy')\"",
@@ -163,16 +113,16 @@ def test_submit_by_cluster_name_through_the_api_server_proxy(
 def test_the_readmes_least_privilege_role_is_enough(
     kuberay_conn: str, readme_role_kubeconfig: str, monkeypatch: pytest.MonkeyPatch, shared_cluster: str
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(readme_role_kubeconfig, kuberay_conn))
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(readme_role_kubeconfig, kuberay_conn))
     summary = KubeRayRunJobOperator(
         task_id="rbac",
         entrypoint="python -c \"print('least privilege')\"",
         cluster_name=shared_cluster,
         deferrable=False,
         resync_interval=2,
-    ).execute(context_for(_ti("rbac")))
+    ).execute(context_for(task_instance("rbac")))
     assert summary["job_status"] == "SUCCEEDED"
-    ti = _ti("rbac_submit")
+    ti = task_instance("rbac_submit")
     KubeRaySubmitJobOperator(
         task_id="rbac_submit",
         entrypoint="python -c 'print(2)'",
@@ -217,7 +167,7 @@ def test_task_kuberay_returns_the_functions_value(kuberay_conn: str, shared_clus
             return {"total": total, "count": len(values)}
 
         scaled_sum([1, 2, 3], factor=10)
-    ti = _ti("scaled_sum")
+    ti = task_instance("scaled_sum")
     result = dag.get_task("scaled_sum").execute(context_for(ti))
     assert result == {"total": 60, "count": 3}
 
@@ -233,7 +183,7 @@ def test_kubernetes_example_dags_run_deferred_on_airflow(
     from tests.support.airflow_runs import load_dag, task_states, xcom
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", _connection(readme_role_kubeconfig, kuberay_conn))
+    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(readme_role_kubeconfig, kuberay_conn))
     mp.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     try:
         dag = load_dag(ROOT / "example_dags" / f"{dag_id}.py", dag_id)

@@ -16,33 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from k8s_support import raycluster_spec
+from k8s_support import raycluster_spec, serve_config
 
 from airflow_provider_kuberay.operators import KubeRayDeleteServiceOperator, KubeRayDeployServiceOperator
 from tests.support.airflow_context import FakeTaskInstance, context_for
 
 pytestmark = pytest.mark.k8s
-
-
-def _serve_config(greeting: str) -> dict[str, Any]:
-    # harness_echo is on the harness Ray head's PYTHONPATH; greeting is its user_config.
-    return {
-        "applications": [
-            {
-                "name": "echo",
-                "route_prefix": "/",
-                "import_path": "harness_echo:app",
-                "deployments": [
-                    {
-                        "name": "Echo",
-                        "num_replicas": 1,
-                        "user_config": {"greeting": greeting},
-                        "ray_actor_options": {"num_cpus": 0.1},
-                    }
-                ],
-            }
-        ]
-    }
 
 
 @dataclass
@@ -119,7 +98,7 @@ def test_deploy_upgrade_twice_without_dropped_requests(
     body = {
         "metadata": {"name": name},
         "spec": {
-            "serveConfigV2": json.dumps(_serve_config("v1")),
+            "serveConfigV2": json.dumps(serve_config("v1")),
             "rayClusterConfig": cluster_v1,
             "upgradeStrategy": {"type": "NewCluster"},
             "rayClusterDeletionDelaySeconds": 5,
@@ -145,7 +124,7 @@ def test_deploy_upgrade_twice_without_dropped_requests(
     try:
         time.sleep(2)
         client.phase = "serve-config upgrade"
-        upgraded, timings["serve_config_upgrade"] = deploy(serve_config=_serve_config("v2"))
+        upgraded, timings["serve_config_upgrade"] = deploy(serve_config=serve_config("v2"))
         assert upgraded["change"] == "serve_config"
         assert upgraded["active_cluster"] == created["active_cluster"]  # in place, same cluster
         # Done means served: the very next request gets the new version.
@@ -157,7 +136,7 @@ def test_deploy_upgrade_twice_without_dropped_requests(
         head = cluster_v2["headGroupSpec"]["template"]["spec"]["containers"][0]
         head["env"] = [{"name": "MODEL_REVISION", "value": "2"}]
         body["spec"]["rayClusterConfig"] = cluster_v2
-        promoted, timings["cluster_upgrade"] = deploy(serve_config=_serve_config("v2"))
+        promoted, timings["cluster_upgrade"] = deploy(serve_config=serve_config("v2"))
         assert promoted["change"] == "cluster"
         assert promoted["strategy"] == "NewCluster"
         assert promoted["active_cluster"] != created["active_cluster"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +22,11 @@ from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from airflow_provider_kuberay.triggers.watch_hub import WatchHub
 from tests.support.airflow_context import FakeTaskInstance, context_for
-from tests.support.fake_kube_api import FakeKubeApi, running_fake_kube_api
+from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.loop_watchdog import first_event, run_watched
 
 CLUSTER = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup())
-NS = "ml"
+NS = "ml"  # the namespace of the `kube` fixture's connection (conftest.py)
 COMPLETE = {
     "jobDeploymentStatus": "Complete",
     "jobStatus": "SUCCEEDED",
@@ -47,18 +46,6 @@ READY = {
     "conditions": [{"type": "RayClusterProvisioned", "status": "True"}, {"type": "HeadPodReady", "status": "True"}],
     "head": {"serviceName": "c-head-svc"},
 }
-
-
-@pytest.fixture
-def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
-    for api in running_fake_kube_api():
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_KUBERAY_DEFAULT",
-            api.connection_json(
-                namespace=NS, dashboard_access="url", dashboard_url="https://ray.test/{namespace}/{cluster}"
-            ),
-        )
-        yield api
 
 
 def _later(seconds: float, action: Any) -> None:
