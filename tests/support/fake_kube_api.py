@@ -342,6 +342,11 @@ class FakeKubeApi:
         with self._lock:
             self._faults.append(_Fault(path_prefix, status, times, method, retry_after))
 
+    def clear_faults(self) -> None:
+        """Drop every scripted fault not yet used."""
+        with self._lock:
+            self._faults.clear()
+
     def put_object(self, kind: str, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Store an object as if created through the API (an ADDED watch event included)."""
         ns = namespace or (body.get("metadata") or {}).get("namespace") or self.namespace
