@@ -416,6 +416,9 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             pending += decoder.decode(b"", final=True)
             if pending:
                 yield pending
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+            # A cut stream is the API's trouble, told like every other (the partial line is not yielded).
+            raise KubeRayUnavailableError(f"follow the log of pod {ns}/{name}: the stream broke: {err!r}") from err
         finally:
             response.release()
 
