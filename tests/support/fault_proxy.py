@@ -19,9 +19,10 @@ requests (``None``: for ever)::
 Actions: ``status`` (answer ``status`` with a Kubernetes ``Status`` body, optionally ``Retry-After``),
 ``reset`` (abort the connection with a TCP RST, before forwarding or, with ``after_forward``,
 after the real server acted: the answer is lost), ``delay`` (wait ``delay`` seconds, then forward),
-``cut`` (forward a watch, then abort it after ``after_events`` events or ``after_seconds``), and
-``gone`` (a watch gets ``after_events`` real events and then an ``ERROR`` event with code 410, as
-the API server sends for an expired resourceVersion; any other request gets HTTP 410).
+``cut`` (forward a stream -- a watch, a followed log -- then abort it after ``after_events``
+lines or ``after_seconds``), ``stall`` (answer 200 and then send nothing, holding the stream open),
+and ``gone`` (a watch gets ``after_events`` real events and then an ``ERROR`` event with code 410,
+as the API server sends for an expired resourceVersion; any other request gets HTTP 410).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import yaml
 from aiohttp import web
 from yarl import URL
 
-ACTIONS = ("status", "reset", "delay", "cut", "gone")
+ACTIONS = ("status", "reset", "delay", "cut", "gone", "stall")
 _REASONS = {
     410: "Expired",
     429: "TooManyRequests",
@@ -69,7 +70,7 @@ class Fault:
     """
     One scripted fault.
 
-    :param action: ``status``, ``reset``, ``delay``, ``cut`` or ``gone``.
+    :param action: ``status``, ``reset``, ``delay``, ``cut``, ``stall`` or ``gone``.
     :param method: only requests with this HTTP method (``None``: any).
     :param path: a regular expression searched in the request path (without the query).
     :param watch: ``True``: only watch requests; ``False``: never watch requests; ``None``: both.
@@ -78,7 +79,7 @@ class Fault:
     :param retry_after: the ``Retry-After`` header of a ``status`` fault.
     :param delay: seconds a ``delay`` fault holds the request before forwarding it.
     :param after_forward: a ``reset`` fault lets the real server act first, then drops its answer.
-    :param after_events: ``cut`` / ``gone``: how many real watch events pass first.
+    :param after_events: ``cut`` / ``gone``: how many real watch events (or log lines) pass first.
     :param after_seconds: ``cut``: abort the stream after this long even without events.
     """
 
@@ -254,6 +255,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self.seen: list[Seen] = []
+        # Every fault injected since the start, by action (never cleared).
+        self.total: Counter[str] = Counter()
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -271,7 +274,7 @@ class FaultProxy:
             self._faults.extend(faults)
 
     def clear(self) -> None:
-        """Remove every scripted fault; forget the requests seen (counts of injected faults stay)."""
+        """Remove every scripted fault and forget the requests seen (:attr:`total` stays)."""
         with self._lock:
             self._faults.clear()
             self.seen.clear()
@@ -297,6 +300,7 @@ class FaultProxy:
             fault = next((f for f in self._faults if f.matches(method, path, watch)), None)
             if fault is not None:
                 fault.injected += 1
+                self.total[fault.action] += 1
             self.seen.append(Seen(time.monotonic(), method, path, watch, fault.action if fault else None))
             return fault
 
@@ -426,18 +430,23 @@ class FaultProxy:
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP_RESPONSE},
             )
             await response.prepare(request)
-            if watch and fault is not None and upstream.status == 200:
-                await self._faulty_watch(request, upstream, response, fault)
+            if fault is not None and upstream.status == 200:
+                await self._faulty_stream(request, upstream, response, fault)
                 return response
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
             return response
 
-    async def _faulty_watch(
+    async def _faulty_stream(
         self, request: web.Request, upstream: aiohttp.ClientResponse, response: web.StreamResponse, fault: Fault
     ) -> None:
-        """Pass ``after_events`` events through, then cut the stream or answer ``410 Gone`` in it."""
+        """
+        Pass ``after_events`` lines (watch events, log lines) through, then cut the stream or answer
+        ``410 Gone`` in it; or hold it open and silent (``stall``).
+        """
+        if fault.action == "stall":
+            await asyncio.Event().wait()  # until the client gives up (the handler is then cancelled)
         passed, pending = 0, b""
         deadline = None if fault.after_seconds is None else time.monotonic() + fault.after_seconds
         # A cut by time alone passes every event until then; otherwise stop after ``after_events``.
