@@ -42,7 +42,8 @@ class KubeRayHook(KubernetesHook):
     ``kuberay`` connection.
 
     Every call returns plain dicts shaped like the API's JSON. Transient failures (429, 5xx,
-    connection errors, timeouts) are retried with jittered backoff a bounded number of times;
+    connection errors, timeouts) are retried with jittered backoff a bounded number of times, one
+    request per attempt, waiting at least what a ``Retry-After`` header asks (capped);
     other errors raise :class:`KubeRayApiError` (404: :class:`KubeRayNotFoundError`, 409:
     :class:`KubeRayConflictError`) carrying the API's message.
 
