@@ -52,7 +52,17 @@ class KubeRayConflictError(KubeRayApiError):
 
 
 class KubeRayUnavailableError(KubeRayApiError):
-    """The API could not answer now (unreachable, 429 or 5xx), retries included."""
+    """
+    The API could not answer now (unreachable, 429 or 5xx), retries included.
+
+    :param message: what went wrong, including the API's own ``message``.
+    :param http_status: the HTTP status, or ``None`` when no answer arrived.
+    :param retry_after: seconds the API asked the client to wait (``Retry-After``), if it did.
+    """
+
+    def __init__(self, message: str, http_status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, http_status)
+        self.retry_after = retry_after
 
 
 class KubeRayTimeoutError(KubeRayApiError):

@@ -112,15 +112,31 @@ def api_message(text: str) -> str:
     return text.strip()[:2000]
 
 
-def api_error(status: int, text: str, what: str) -> KubeRayApiError:
+def api_reason(text: str) -> str:
+    """The machine-readable ``reason`` of a ``Status`` answer (e.g. ``TooManyRequests``), else empty."""
+    try:
+        document = json.loads(text)
+    except (ValueError, TypeError):
+        return ""
+    return str(document.get("reason") or "") if isinstance(document, dict) else ""
+
+
+def api_error(
+    status: int, text: str, what: str, *, attempts: int | None = None, retry_after: float | None = None
+) -> KubeRayApiError:
     """
     The exception for an error answer.
 
     :param status: HTTP status of the answer.
     :param text: its body (usually a ``Status`` object).
     :param what: what was attempted, e.g. ``get RayJob default/my-job``.
+    :param attempts: how many attempts got a transient answer (named in the message when > 1).
+    :param retry_after: the answer's ``Retry-After``, in seconds.
     """
-    message = f"Kubernetes API refused to {what}: HTTP {status}: {api_message(text)}"
+    reason = api_reason(text)
+    message = f"Kubernetes API refused to {what}: HTTP {status}{' ' + reason if reason else ''}: {api_message(text)}"
+    if attempts is not None and attempts > 1:
+        message += f" (gave up after {attempts} attempts)"
     if status == 403 and (hint := missing_permission(text)):
         message += f" ({hint})"
     if status == 404:
@@ -128,7 +144,7 @@ def api_error(status: int, text: str, what: str) -> KubeRayApiError:
     if status == 409:
         return KubeRayConflictError(message, status)
     if is_transient(status):
-        return KubeRayUnavailableError(message, status)
+        return KubeRayUnavailableError(message, status, retry_after)
     return KubeRayApiError(message, status)
 
 

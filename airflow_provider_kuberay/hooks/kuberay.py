@@ -25,7 +25,7 @@ from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.connection_fields import as_flag
 from airflow_provider_kuberay.hooks.dashboard_access import DASHBOARD_ACCESS_MODES
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.retry import RetryPolicy
+from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
 
 __all__ = ["DASHBOARD_ACCESS_MODES", "KubeRayHook"]
 
@@ -42,7 +42,8 @@ class KubeRayHook(KubernetesHook):
     ``kuberay`` connection.
 
     Every call returns plain dicts shaped like the API's JSON. Transient failures (429, 5xx,
-    connection errors, timeouts) are retried with jittered backoff a bounded number of times;
+    connection errors, timeouts) are retried with jittered backoff a bounded number of times, one
+    request per attempt, waiting at least what a ``Retry-After`` header asks (capped);
     other errors raise :class:`KubeRayApiError` (404: :class:`KubeRayNotFoundError`, 409:
     :class:`KubeRayConflictError`) carrying the API's message.
 
@@ -111,6 +112,9 @@ class KubeRayHook(KubernetesHook):
         )
         if disable_verify is True:
             cfg.verify_ssl = False
+        # urllib3 would otherwise retry a dropped connection 3 more times at once, without backoff,
+        # inside each of our attempts: the retry policy must be the only (bounded, jittered) one.
+        cfg.retries = urllib3.Retry(total=0, raise_on_redirect=False)
         return cfg
 
     def get_conn(self) -> client.ApiClient:
@@ -142,6 +146,7 @@ class KubeRayHook(KubernetesHook):
         attempt, reloaded = 0, False
         while True:
             attempt += 1
+            retry_after: float | None = None
             try:
                 return self.api_client.call_api(
                     path,
@@ -164,8 +169,9 @@ class KubeRayHook(KubernetesHook):
                     self._configuration(self.api_client.configuration)
                     attempt, reloaded = attempt - 1, True
                     continue
+                retry_after = retry_after_seconds((err.headers or {}).get("Retry-After"))
                 if not kr.is_transient(status) or attempt == policy.attempts:
-                    raise kr.api_error(status, text, what) from err
+                    raise kr.api_error(status, text, what, attempts=attempt, retry_after=retry_after) from err
                 self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
             except (urllib3.exceptions.HTTPError, OSError) as err:
                 if _is_tls_failure(err):  # a certificate will not verify better on a second try
@@ -175,7 +181,7 @@ class KubeRayHook(KubernetesHook):
                         f"Kubernetes API unreachable to {what} after {attempt} attempts: {err!r}"
                     ) from err
                 self.log.warning("Kubernetes API unreachable to %s (%r); retrying (%d)", what, err, attempt)
-            time.sleep(policy.backoff(attempt))
+            time.sleep(policy.delay(attempt, retry_after))
 
     def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, what=what, **kwargs)

@@ -26,7 +26,7 @@ from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.connection_fields import as_flag
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.retry import RetryPolicy
+from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 # A followed log may stay silent for hours; only connecting has a deadline.
@@ -180,6 +180,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         attempt, reloaded = 0, False
         while True:
             attempt += 1
+            retry_after: float | None = None
             try:
                 response: aiohttp.ClientResponse = await api.call_api(
                     path,
@@ -216,10 +217,11 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                     await self._configuration(api.configuration)
                     attempt, reloaded = attempt - 1, True
                     continue
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 if not kr.is_transient(status) or attempt == attempts:
-                    raise kr.api_error(status, text, what)
+                    raise kr.api_error(status, text, what, attempts=attempt, retry_after=retry_after)
                 self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
-            await asyncio.sleep(self.retry_policy.backoff(attempt))
+            await asyncio.sleep(self.retry_policy.delay(attempt, retry_after))
 
     async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._request(method, path, what=what, **kwargs)
@@ -330,7 +332,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                         f"{what} failed {failures} times in a row: {err}", err.http_status
                     ) from err
                 self.log.warning("%s interrupted (%s); retrying (%d)", what, err, failures)
-                await asyncio.sleep(self.retry_policy.backoff(failures))
+                await asyncio.sleep(self.retry_policy.delay(failures, err.retry_after))
 
     async def _watch_stream(
         self, path: str, version: str | None, selectors: Mapping[str, str | None], what: str
@@ -414,6 +416,9 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             pending += decoder.decode(b"", final=True)
             if pending:
                 yield pending
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+            # A cut stream is the API's trouble, told like every other (the partial line is not yielded).
+            raise KubeRayUnavailableError(f"follow the log of pod {ns}/{name}: the stream broke: {err!r}") from err
         finally:
             response.release()
 

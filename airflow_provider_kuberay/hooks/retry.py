@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 # 429 and 5xx mean "the server could not answer now"; anything else is an answer to surface.
 TRANSIENT_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
@@ -34,7 +37,46 @@ class RetryPolicy:
         window = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(0, window)
 
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """
+        Seconds to wait after failed attempt number ``attempt``, honouring the server's ``Retry-After``.
+
+        :param attempt: the failed attempt (1-based).
+        :param retry_after: seconds the server asked for (see :func:`retry_after_seconds`), if any.
+        """
+        if retry_after is None:
+            return self.backoff(attempt)
+        # At least what the server asked for, capped so a bad header cannot stall a task; plus a
+        # little jitter so the clients it told the same moment do not all come back together.
+        return min(max(retry_after, 0.0), self.max_delay) + random.uniform(0, self.base_delay)
+
 
 def is_transient_status(status_code: int) -> bool:
     """Whether an HTTP status is worth retrying."""
     return status_code in TRANSIENT_STATUS_CODES
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """
+    The wait a ``Retry-After`` header asks for: delta-seconds or an HTTP date (RFC 9110).
+
+    :param value: the header's value.
+    :param now: the current time (for HTTP dates; default: now).
+    :return: seconds (never negative), or ``None`` when absent or unreadable.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)

@@ -174,10 +174,15 @@ class KubeRayCreateClusterOperator(BaseOperator):
         hook = self.hook()
         if event.get("outcome") != "succeeded":
             if self.delete_on_failure:
-                existing = hook.find_object("RayCluster", name, namespace)
-                if existing is not None and TaskIdentity.from_context(context).owns(existing):
-                    hook.delete_object("RayCluster", name, namespace)
-                    self.log.info("Deleted RayCluster %s/%s, which this task created", namespace, name)
+                try:
+                    existing = hook.find_object("RayCluster", name, namespace)
+                    if existing is not None and TaskIdentity.from_context(context).owns(existing):
+                        hook.delete_object("RayCluster", name, namespace)
+                        self.log.info("Deleted RayCluster %s/%s, which this task created", namespace, name)
+                except KubeRayApiError as err:
+                    # The clean-up's own trouble (often the very API failure that ended the wait) must
+                    # not replace why the task failed; a retry adopts the cluster and decides again.
+                    self.log.warning("Could not delete RayCluster %s/%s: %s", namespace, name, err)
             raise KubeRayApiError(failure_text(event))
         dashboard_url = hook.dashboard_endpoint(name, namespace).url
         context["ti"].xcom_push(key="dashboard_url", value=dashboard_url)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardError
+from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavailableError, RayDashboardError
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
@@ -151,7 +151,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
                 self.log.info("The Ray dashboard cannot be read (%s); following the submitter pod's log", err)
                 self._from_submitter = True
                 await self._stream_submitter(hook)
-        except (KubeRayApiError, RayDashboardError) as err:
+        except Exception as err:  # the log is a courtesy: its trouble must never decide the task's outcome
             self.log.warning("Streaming the log of RayJob %s stopped: %s", self.name, err)
 
     async def _finish_log(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> None:
@@ -185,16 +185,32 @@ class RayJobTrigger(KubeRayResourceTrigger):
             return await hook.read_pod_log(pod, self.namespace) if pod else ""
 
     async def _stream_submitter(self, hook: KubeRayAsyncHook) -> None:
-        streamed: set[str] = set()
+        finished: set[str] = set()
+        # Lines forwarded per pod: a stream that broke is followed again from the start, skipping them.
+        forwarded: dict[str, int] = {}
+        breaks = 0
         while not job_verdict(self._latest).terminal:
             pod = await self._submitter_pod(hook)
-            if pod is None or pod in streamed:  # not started yet, or a retry's pod to come
+            if pod is None or pod in finished:  # not started yet, or a retry's pod to come
                 await asyncio.sleep(_FIND_POD_INTERVAL)
                 continue
-            streamed.add(pod)
+            skip = forwarded.setdefault(pod, 0)
             self.log.info("Following the log of submitter pod %s", pod)
-            async for line in hook.stream_pod_log(pod, self.namespace):
-                self._forwarder.feed(line if line.endswith("\n") else line + "\n")
+            try:
+                async for line in hook.stream_pod_log(pod, self.namespace):
+                    if skip:
+                        skip -= 1
+                        continue
+                    forwarded[pod] += 1
+                    self._forwarder.feed(line if line.endswith("\n") else line + "\n")
+            except KubeRayUnavailableError as err:
+                breaks += 1
+                if breaks >= hook.retry_policy.attempts:
+                    raise
+                self.log.warning("The log stream of pod %s broke (%s); following it again", pod, err)
+                await asyncio.sleep(hook.retry_policy.delay(breaks))
+                continue
+            finished.add(pod)
 
     async def _stream_jobs_api(self, hook: KubeRayAsyncHook, *, fail_before_first_chunk: bool) -> None:
         while (dashboard := await self._dashboard(hook, self._latest)) is None:

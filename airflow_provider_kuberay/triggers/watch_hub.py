@@ -14,6 +14,7 @@ from typing import Any
 
 # Imported with the module: a first import inside the coroutine would stall the triggerer's loop.
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+from airflow_provider_kuberay.hooks.retry import RetryPolicy
 
 # What a subscriber receives: ("ADDED" | "MODIFIED" | "DELETED", object), or the error that ended the watch.
 Update = tuple[str, dict[str, Any]] | BaseException
@@ -22,6 +23,8 @@ WatchKey = tuple[str | None, str, str]
 RESYNC_SECONDS = 15.0
 # How long a new subscriber waits for the shared watch's first list before reading on its own.
 FIRST_LIST_WAIT = 5.0
+# Pauses (jittered, growing up to 8 s) before a watch that gave up starts again.
+RESTART_POLICY = RetryPolicy()
 
 
 def _newer(candidate: dict[str, Any], known: dict[str, Any] | None) -> bool:
@@ -148,18 +151,43 @@ class WatchHub:
 
 
 async def _run_watch(watch: _SharedWatch) -> None:
+    # A watch that gave up (the API failed past the hook's retries) comes back after a pause for as
+    # long as anyone subscribes: a replacement watch would not feed the queues of the triggers
+    # already waiting, which would then take it for theirs and never hear of their object again.
+    restarts = 0
+    while True:
+        try:
+            await _watch_once(watch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # surfaced to every waiting trigger, which reads on its own meanwhile
+            watch.fail(err)
+        restarts += 1
+        await asyncio.sleep(RESTART_POLICY.delay(min(restarts, RESTART_POLICY.attempts)))
+
+
+async def _watch_once(watch: _SharedWatch) -> None:
     kuberay_conn_id, namespace, kind = watch.key
     resyncer: asyncio.Task[None] | None = None
+    # Names listed by this run's first list; whatever the watch held beyond them went while it was down.
+    relisted: set[str] | None = set()
+
+    def listed() -> None:
+        nonlocal relisted
+        if relisted is not None:
+            for name in [name for name in watch.latest if name not in relisted]:
+                watch.publish("DELETED", watch.latest[name])
+            relisted = None
+        watch.listed.set()
+
     try:
         async with KubeRayAsyncHook(kuberay_conn_id) as hook:
             watch.watch_calls += 1
             resyncer = asyncio.create_task(_resync(watch, hook))
-            async for event_type, obj in hook.watch_objects(kind, namespace, on_listed=watch.listed.set):
+            async for event_type, obj in hook.watch_objects(kind, namespace, on_listed=listed):
+                if relisted is not None:
+                    relisted.add(str(obj.get("metadata", {}).get("name", "")))
                 watch.publish(event_type, obj)
-    except asyncio.CancelledError:
-        raise
-    except Exception as err:  # surfaced to every waiting trigger, which falls back to reading
-        watch.fail(err)
     finally:
         if resyncer is not None:
             resyncer.cancel()

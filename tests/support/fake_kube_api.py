@@ -180,6 +180,7 @@ class _Fault:
     status: int
     times: int
     method: str | None = None
+    retry_after: str | None = None
 
 
 @dataclass
@@ -325,10 +326,26 @@ class FakeKubeApi:
             self._tls_dir.cleanup()
 
     # -- scripting ------------------------------------------------------------------------------
-    def fail_next(self, path_prefix: str, status: int, times: int = 1, *, method: str | None = None) -> None:
-        """The next ``times`` requests under ``path_prefix`` get ``status`` (0: the connection is dropped)."""
+    def fail_next(
+        self,
+        path_prefix: str,
+        status: int,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        """
+        The next ``times`` requests under ``path_prefix`` get ``status`` (0: the connection is dropped),
+        with a ``Retry-After`` header when ``retry_after`` is given.
+        """
         with self._lock:
-            self._faults.append(_Fault(path_prefix, status, times, method))
+            self._faults.append(_Fault(path_prefix, status, times, method, retry_after))
+
+    def clear_faults(self) -> None:
+        """Drop every scripted fault not yet used."""
+        with self._lock:
+            self._faults.clear()
 
     def put_object(self, kind: str, body: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Store an object as if created through the API (an ADDED watch event included)."""
@@ -505,7 +522,10 @@ class FakeKubeApi:
                 request.transport.close()  # a reset: no answer at all
                 raise asyncio.CancelledError
             reason = {429: "TooManyRequests", 410: "Expired"}.get(fault.status, "InternalError")
-            return _status_response(fault.status, reason, f"scripted failure {fault.status}")
+            response = _status_response(fault.status, reason, f"scripted failure {fault.status}")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = fault.retry_after
+            return response
         if self.require_auth and not self._authenticated(request):
             return _status_response(401, "Unauthorized", "Unauthorized")
         return await handler(request)

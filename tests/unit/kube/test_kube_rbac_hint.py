@@ -24,7 +24,7 @@ def test_a_namespaced_denial_names_verb_resource_group_and_namespace() -> None:
         'in the namespace "ml"'
     )
     error = api_error(403, body, "create RayJob ml/train")
-    assert str(error).startswith("Kubernetes API refused to create RayJob ml/train: HTTP 403: rayjobs.ray.io is")
+    assert str(error).startswith("Kubernetes API refused to create RayJob ml/train: HTTP 403 Forbidden: rayjobs.ray.io")
     assert 'missing RBAC permission: verb "create" on resource "rayjobs" (API group "ray.io") in namespace "ml"' in (
         str(error)
     )
