@@ -27,6 +27,7 @@ from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_wa
 from airflow_provider_kuberay.hooks.dashboard_access import DASHBOARD_ACCESS_MODES
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
+from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
 
 __all__ = ["DASHBOARD_ACCESS_MODES", "KubeRayHook"]
@@ -110,6 +111,8 @@ class KubeRayHook(KubernetesHook):
         elif source in ("kube_config", "config_dict"):
             document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
             check_kubeconfig(document, context)
+            mask_kubeconfig_secrets(document)
+            document = in_memory_credentials(document)  # keys and certificates never go to disk
             config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
         else:
             try:

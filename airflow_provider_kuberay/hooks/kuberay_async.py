@@ -28,6 +28,7 @@ from airflow_provider_kuberay.hooks.connection_errors import named_connection_er
 from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
 from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
+from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
@@ -146,6 +147,8 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         elif source in ("kube_config", "config_dict"):
             document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
             check_kubeconfig(document, context)
+            mask_kubeconfig_secrets(document)
+            document = in_memory_credentials(document)  # keys and certificates never go to disk
             await async_config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
         else:
             try:
