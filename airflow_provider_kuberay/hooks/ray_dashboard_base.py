@@ -80,6 +80,11 @@ class RayDashboardHookBase(BaseHook):
         return endpoint
 
     @property
+    def endpoint_url(self) -> str | None:
+        """The dashboard's URL once resolved (for error messages), else ``None``."""
+        return self._endpoint.url if self._endpoint is not None else None
+
+    @property
     def endpoint(self) -> DashboardEndpoint:
         """The resolved endpoint (reads the connection on first use; sync)."""
         if self._endpoint is None:

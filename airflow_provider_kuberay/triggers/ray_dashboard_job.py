@@ -21,6 +21,7 @@ from airflow_provider_kuberay.status.jobs_api import (
     judge_job,
     outcome_for,
 )
+from airflow_provider_kuberay.triggers.job_log_follow import follow_job_log, jobs_api_job_ended
 
 
 def _utc(timestamp: float | None) -> str:
@@ -142,11 +143,15 @@ class RayDashboardJobTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
     async def _stream_logs(self, hook: RayDashboardAsyncHook, forwarder: LineForwarder) -> None:
-        try:
-            async for chunk in hook.tail_job_logs(self.submission_id):
-                forwarder.feed(chunk)
-        except RayDashboardError as err:
-            self.log.warning("Streaming the log of Ray job %s stopped: %s", self.submission_id, err)
+        # Resumes after dashboard outages without repeating lines (see job_log_follow).
+        await follow_job_log(
+            lambda: hook.tail_job_logs(self.submission_id),
+            forwarder,
+            retry_policy=hook.retry_policy,
+            log=self.log,
+            what=f"Ray job {self.submission_id}",
+            ended=jobs_api_job_ended(hook, self.submission_id),
+        )
 
     async def _read_log(self, hook: RayDashboardAsyncHook) -> tuple[str, str]:
         """The whole job log, and an explanation instead when it cannot be read."""

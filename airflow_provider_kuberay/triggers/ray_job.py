@@ -10,6 +10,7 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardErr
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
+from airflow_provider_kuberay.triggers.job_log_follow import STREAM_BREAKS, follow_job_log
 from airflow_provider_kuberay.triggers.kuberay_resource import (
     FAILED,
     SUCCEEDED,
@@ -26,6 +27,7 @@ K8S_JOB_MODE = "K8sJobMode"
 # after the RayJob.
 JOB_NAME_LABEL = "job-name"
 _FIND_POD_INTERVAL = 2.0
+_LOG_FAILURES: tuple[type[BaseException], ...] = (KubeRayApiError, *STREAM_BREAKS)
 
 
 def submission_mode(obj: dict[str, Any]) -> str:
@@ -145,7 +147,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
                 await self._stream_submitter(hook, forwarder)
             else:
                 await self._stream_jobs_api(hook, forwarder)
-        except (KubeRayApiError, RayDashboardError) as err:
+        except _LOG_FAILURES as err:
+            # The log is a courtesy: the RayJob's status is still followed through the API server.
             self.log.warning("Streaming the log of RayJob %s stopped: %s", self.name, err)
         finally:
             forwarder.flush()
@@ -167,6 +170,17 @@ class RayJobTrigger(KubeRayResourceTrigger):
             if job_verdict(self._latest).terminal:
                 return
             await asyncio.sleep(_FIND_POD_INTERVAL)
+        job_id = job_info(self._latest).job_id
+
+        async def ended() -> bool:
+            return job_verdict(self._latest).terminal
+
         async with dashboard:
-            async for chunk in dashboard.tail_job_logs(job_info(self._latest).job_id):
-                forwarder.feed(chunk)
+            await follow_job_log(
+                lambda: dashboard.tail_job_logs(job_id),
+                forwarder,
+                retry_policy=dashboard.retry_policy,
+                log=self.log,
+                what=f"RayJob {self.namespace}/{self.name}",
+                ended=ended,
+            )
