@@ -67,3 +67,11 @@ class KubeRayUnavailableError(KubeRayApiError):
 
 class KubeRayTimeoutError(KubeRayApiError):
     """Kubernetes did not reach the awaited state in time (e.g. an object not gone after deletion)."""
+
+
+class KubeRayConnectionError(AirflowException, ValueError):
+    """
+    A ``kuberay`` or ``ray_dashboard`` connection whose fields cannot work (malformed kubeconfig,
+    unknown context, a field of the wrong type...), found before any request. The message names
+    the connection and the field, and never echoes a credential.
+    """

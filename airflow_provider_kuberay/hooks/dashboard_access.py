@@ -167,3 +167,17 @@ def mask_endpoint_secrets(endpoint: DashboardEndpoint) -> None:
         mask_secret(value)
         if value.lower().startswith("bearer "):
             mask_secret(value[len("bearer ") :])
+
+
+def check_connection_fields(mode: str, url_template: str | None, conn_id: str | None) -> None:
+    """
+    Check the dashboard fields of a ``kuberay`` connection without a request: an explicit
+    ``dashboard_url`` must fill in to an http(s) URL.
+
+    :param mode: the parsed ``dashboard_access``.
+    :param url_template: the connection's ``dashboard_url``.
+    :param conn_id: the connection, named in errors.
+    """
+    if mode == "url":
+        url = template_url(url_template, "cluster", "namespace", conn_id)
+        DashboardEndpoint(url=url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,7 @@ class DashboardEndpoint:
     client_cert: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"dashboard url must be an http(s) URL with a host, got {self.url!r}")
+        check_dashboard_url(self.url)
         object.__setattr__(self, "url", self.url.rstrip("/"))
         if self.timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
@@ -52,6 +51,19 @@ class DashboardEndpoint:
     def websocket_url(self) -> str:
         """The base URL with the websocket scheme matching the HTTP one."""
         return "ws" + self.url[len("http") :]
+
+
+def check_dashboard_url(url: object, field: str = "dashboard_url") -> str:
+    """
+    Reject anything but an http(s) URL with a host, naming the field.
+
+    :param url: the value to check.
+    :param field: the parameter or connection field it came from.
+    """
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{field} must be an http(s) URL with a host, e.g. http://127.0.0.1:8265, got {url!r}")
+    return str(url)
 
 
 def _extra_value(extra: Mapping[str, Any], name: str) -> Any:
@@ -74,6 +86,13 @@ def _parse_headers(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _seconds(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"connection extra 'timeout' must be a number of seconds, got {value!r}") from None
+
+
 def _base_url(conn: Connection) -> str:
     host = (conn.host or "").strip()
     if not host:
@@ -85,7 +104,7 @@ def _base_url(conn: Connection) -> str:
         url = f"{scheme}://{host}"
     if conn.port and urlsplit(url).port is None:
         url = f"{url.rstrip('/')}:{conn.port}"
-    return url
+    return check_dashboard_url(url, "host")
 
 
 def endpoint_from_connection(conn: Connection) -> DashboardEndpoint:
@@ -104,7 +123,9 @@ def endpoint_from_connection(conn: Connection) -> DashboardEndpoint:
     verify: bool | str = as_flag(verify_raw, "verify_ssl") is not False
     ca_bundle = _extra_value(extra, "ca_bundle_path")
     if ca_bundle and verify is not False:
-        verify = str(ca_bundle)
+        if not os.path.isfile(os.path.expanduser(str(ca_bundle))):
+            raise ValueError(f"connection extra 'ca_bundle_path' {str(ca_bundle)!r} is not a file on this machine")
+        verify = os.path.expanduser(str(ca_bundle))
     timeout_raw = _extra_value(extra, "timeout")
-    timeout = DEFAULT_TIMEOUT_SECONDS if timeout_raw in (None, "") else float(timeout_raw)
+    timeout = DEFAULT_TIMEOUT_SECONDS if timeout_raw in (None, "") else _seconds(timeout_raw)
     return DashboardEndpoint(url=_base_url(conn), headers=headers, verify=verify, timeout=timeout)

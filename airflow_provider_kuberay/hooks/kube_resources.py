@@ -233,6 +233,16 @@ def parse_kubeconfig(value: Any) -> dict[str, Any]:
     return document
 
 
+def existing_file(path: str) -> str:
+    """A kubeconfig path, checked to exist (the Kubernetes client would only say "no configuration")."""
+    import os
+
+    expanded = os.path.expanduser(path)
+    if not os.path.isfile(expanded):
+        raise ValueError(f"kube_config_path {path!r} does not exist on this machine")
+    return expanded
+
+
 def config_source(
     *, in_cluster: bool | None, kube_config: Any, kube_config_path: str | None, config_dict: Mapping[str, Any] | None
 ) -> str:

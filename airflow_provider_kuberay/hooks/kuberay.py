@@ -22,9 +22,12 @@ from airflow_provider_kuberay.exceptions import (
 )
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
-from airflow_provider_kuberay.hooks.connection_fields import as_flag
+from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
+from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_access import DASHBOARD_ACCESS_MODES
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
+from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
+from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
 from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
 
 __all__ = ["DASHBOARD_ACCESS_MODES", "KubeRayHook"]
@@ -84,6 +87,14 @@ class KubeRayHook(KubernetesHook):
         return access.parse_access_mode(self._get_field("dashboard_access"), self.conn_id)
 
     def _configuration(self, cfg: client.Configuration | None = None) -> client.Configuration:
+        # Bad fields fail here, before any request, with one message naming the connection and field.
+        with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
+            cfg = self._load_configuration(cfg)
+        if not cfg.verify_ssl:
+            tls_off_warning(self.log, "kuberay_conn_id", self.conn_id, "the Kubernetes API server")
+        return cfg
+
+    def _load_configuration(self, cfg: client.Configuration | None) -> client.Configuration:
         # A configuration of our own: loading never changes the process-wide default one.
         cfg = cfg or self.client_configuration or client.Configuration()
         context = self._coalesce_param(self.cluster_context, self._get_field("cluster_context"))
@@ -97,9 +108,12 @@ class KubeRayHook(KubernetesHook):
         if source == "in_cluster":
             config.load_incluster_config(client_configuration=cfg)
         elif source == "kube_config_path":
-            config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+            config.load_kube_config(config_file=kr.existing_file(path), context=context, client_configuration=cfg)
         elif source in ("kube_config", "config_dict"):
             document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
+            check_kubeconfig(document, context)
+            mask_kubeconfig_secrets(document)
+            document = in_memory_credentials(document)  # keys and certificates never go to disk
             config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
         else:
             try:
@@ -116,6 +130,22 @@ class KubeRayHook(KubernetesHook):
         # inside each of our attempts: the retry policy must be the only (bounded, jittered) one.
         cfg.retries = urllib3.Retry(total=0, raise_on_redirect=False)
         return cfg
+
+    def check_connection(self) -> None:
+        """
+        Check the connection's fields without sending a request: credentials (kubeconfig, context,
+        in-cluster, TLS), namespace and dashboard access.
+
+        :raises KubeRayConnectionError: naming the connection and the field at fault.
+        """
+        from airflow_provider_kuberay.specs.names import validate_namespace
+
+        with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
+            self.api_client  # noqa: B018 -- builds the client's configuration, no request
+            namespace = self.get_namespace()
+            if namespace:
+                validate_namespace(namespace, "namespace")
+            access.check_connection_fields(self.dashboard_access, self._get_field("dashboard_url"), self.conn_id)
 
     def get_conn(self) -> client.ApiClient:
         """Return a Kubernetes API client configured from the connection."""

@@ -24,8 +24,11 @@ from airflow_provider_kuberay.exceptions import (
 )
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
-from airflow_provider_kuberay.hooks.connection_fields import as_flag
+from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
+from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
+from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
+from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
 from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
@@ -118,6 +121,14 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         return None if value == "" else value
 
     async def _configuration(self, cfg: async_client.Configuration | None = None) -> async_client.Configuration:
+        # Bad fields fail here, before any request, with one message naming the connection and field.
+        with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
+            cfg = await self._load_configuration(cfg)
+        if not cfg.verify_ssl:
+            tls_off_warning(self.log, "kuberay_conn_id", self.conn_id, "the Kubernetes API server")
+        return cfg
+
+    async def _load_configuration(self, cfg: async_client.Configuration | None) -> async_client.Configuration:
         cfg = cfg or self.client_configuration or async_client.Configuration()
         context = self._coalesce_param(self.cluster_context, await self._get_field("cluster_context"))
         path = self._coalesce_param(self.config_file, await self._get_field("kube_config_path"))
@@ -130,9 +141,14 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         if source == "in_cluster":
             async_config.load_incluster_config(client_configuration=cfg)
         elif source == "kube_config_path":
-            await async_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+            await async_config.load_kube_config(
+                config_file=kr.existing_file(path), context=context, client_configuration=cfg
+            )
         elif source in ("kube_config", "config_dict"):
             document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
+            check_kubeconfig(document, context)
+            mask_kubeconfig_secrets(document)
+            document = in_memory_credentials(document)  # keys and certificates never go to disk
             await async_config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
         else:
             try:

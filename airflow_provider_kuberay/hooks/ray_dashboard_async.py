@@ -96,7 +96,7 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
 
     async def _call(self, request: api.ApiRequest) -> Any:
         status, text = await self._send(request)
-        api.raise_for_answer(request, status, text)
+        api.raise_for_answer(request, status, text, url=self.endpoint_url, attempts=self.retry_policy.attempts)
         return json.loads(text) if text.strip() else None
 
     async def submit_job(self, *, entrypoint: str, submission_id: str, **options: Any) -> str:

@@ -7,9 +7,12 @@ from typing import Any
 from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook
 
+from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
+from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import (
     CONN_TYPE,
     DashboardEndpoint,
+    check_dashboard_url,
     endpoint_from_connection,
 )
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
@@ -55,12 +58,17 @@ class RayDashboardHookBase(BaseHook):
         self._endpoint = endpoint
 
     def _endpoint_from(self, conn: Any | None) -> DashboardEndpoint:
+        if self.dashboard_url:
+            check_dashboard_url(self.dashboard_url)
         if conn is None:
             if not self.dashboard_url:
                 raise ValueError("a dashboard_url is needed when no ray_dashboard connection is given")
             endpoint = DashboardEndpoint(url=self.dashboard_url)
         else:
-            endpoint = endpoint_from_connection(conn)
+            with named_connection_errors("ray_dashboard_conn_id", conn.conn_id):
+                endpoint = endpoint_from_connection(conn)
+            if endpoint.verify is False:
+                tls_off_warning(self.log, "ray_dashboard_conn_id", conn.conn_id, "the Ray dashboard")
             if self.dashboard_url:
                 endpoint = DashboardEndpoint(
                     url=self.dashboard_url,
@@ -70,6 +78,11 @@ class RayDashboardHookBase(BaseHook):
                 )
         _mask_header_values(endpoint)
         return endpoint
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The dashboard's URL once resolved (for error messages), else ``None``."""
+        return self._endpoint.url if self._endpoint is not None else None
 
     @property
     def endpoint(self) -> DashboardEndpoint:

@@ -18,6 +18,7 @@ from airflow_provider_kuberay.exceptions import (
     RayJobNotFoundError,
 )
 from airflow_provider_kuberay.hooks.rbac_hint import missing_permission
+from airflow_provider_kuberay.hooks.retry import is_transient_status
 
 # Ray's answer to a second submission with the same id (400 in older Ray, 500 in newer).
 _DUPLICATE_MARKER = "already exists"
@@ -148,13 +149,17 @@ def is_duplicate_submission(status_code: int, text: str) -> bool:
     return status_code in (400, 500) and _DUPLICATE_MARKER in text
 
 
-def raise_for_answer(request: ApiRequest, status_code: int, text: str) -> None:
+def raise_for_answer(
+    request: ApiRequest, status_code: int, text: str, *, url: str | None = None, attempts: int = 1
+) -> None:
     """
     Raise the exception matching an error answer; return silently on success.
 
     :param request: the request that was answered.
     :param status_code: HTTP status of the answer.
     :param text: body of the answer (Ray puts its error or traceback there).
+    :param url: the dashboard's URL, named in errors.
+    :param attempts: how many times the request was sent (named when a transient error persisted).
     """
     if 200 <= status_code < 300:
         return
@@ -165,7 +170,11 @@ def raise_for_answer(request: ApiRequest, status_code: int, text: str) -> None:
         raise DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
     if status_code == 403 and (hint := missing_permission(text)):
         detail = hint  # the API server's proxy refused: say which permission the Role lacks
-    raise RayDashboardError(f"Ray dashboard answered HTTP {status_code} to the {request.what}: {detail}", status_code)
+    where = f" at {url}" if url else ""
+    retried = f" after {attempts} attempts" if attempts > 1 and is_transient_status(status_code) else ""
+    raise RayDashboardError(
+        f"Ray dashboard{where} answered HTTP {status_code} to the {request.what}{retried}: {detail}", status_code
+    )
 
 
 def _last_line(text: str) -> str:

@@ -32,6 +32,16 @@ class DashboardTarget:
             return RayDashboardHook(None, endpoint=endpoint)
         return RayDashboardHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
 
+    def check(self) -> None:
+        """Check the names and the connection that lead to the dashboard, without a request."""
+        if self.cluster_name:
+            from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+            from airflow_provider_kuberay.operators import _inputs as inputs
+
+            inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
+            inputs.namespace(self.namespace)
+            KubeRayHook(self.kuberay_conn_id).check_connection()
+
     def trigger_arguments(self) -> dict[str, Any]:
         if self.cluster_name:
             return {

@@ -93,6 +93,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         The RayCluster body (built, or the user's raw one), validated before any API call. Its name
         is ``cluster_name``, else the raw body's own, else ``derived_name``.
         """
+        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.specs import (
             ClusterSpec,
             deep_merge,
@@ -108,9 +109,11 @@ class KubeRayCreateClusterOperator(BaseOperator):
             return ray_cluster_body(
                 name, self.cluster, namespace=namespace, labels=all_labels, overrides=self.overrides
             )
-        own_names = [
-            d.get("metadata", {}).get("name") for d in load_documents(self.cluster) if d.get("kind") == "RayCluster"
-        ]
+        try:
+            documents = load_documents(self.cluster)
+        except ValueError as err:
+            raise inputs.renamed_spec_error(err, "cluster") from None
+        own_names = [d.get("metadata", {}).get("name") for d in documents if d.get("kind") == "RayCluster"]
         name = self.cluster_name or next((n for n in own_names if n), None) or derived_name
         body = normalize_body(self.cluster, kind="RayCluster", name=name, namespace=namespace)
         body = deep_merge(body, {"metadata": {"labels": all_labels}})
@@ -120,11 +123,17 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def _target(self, context: Context) -> tuple[TaskIdentity, dict[str, Any]]:
         """The task instance, and the RayCluster body it creates (named, validated)."""
+        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.operators._kube_task import TaskIdentity
         from airflow_provider_kuberay.specs import resource_name
 
+        inputs.optional_resource_name(self.cluster_name or None, "cluster_name", "RayCluster")
+        inputs.namespace(self.namespace)
+        inputs.string_map(self.labels, "labels")
         identity = TaskIdentity.from_context(context)
-        namespace = self.hook().namespace_or_default(self.namespace)
+        hook = self.hook()
+        hook.check_connection()
+        namespace = hook.namespace_or_default(self.namespace)
         derived = resource_name(
             identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayCluster"
         )
@@ -262,10 +271,14 @@ class KubeRayDeleteClusterOperator(BaseOperator):
 
     def execute(self, context: Context) -> bool:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+        from airflow_provider_kuberay.operators import _inputs as inputs
 
         if not self.cluster_name:
             raise ValueError("cluster_name must name the RayCluster to delete")
+        inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
+        inputs.namespace(self.namespace)
         hook = KubeRayHook(self.kuberay_conn_id)
+        hook.check_connection()
         namespace = hook.namespace_or_default(self.namespace)
         existed = hook.delete_object("RayCluster", self.cluster_name, namespace)
         self.log.info(

@@ -151,6 +151,17 @@ class KubeRayRunJobOperator(BaseOperator):
 
         return KubeRayHook(self.kuberay_conn_id)
 
+    def check_inputs(self) -> None:
+        """Check the rendered parameters that the spec builder does not see, naming them."""
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
+        inputs.optional_resource_name(self.name or None, "name", "RayJob")
+        inputs.namespace(self.namespace)
+        if self.cluster_name:
+            inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
+        inputs.string_map(self.metadata, "metadata")
+        inputs.number_map(self.entrypoint_resources, "entrypoint_resources")
+
     def build_body(self, name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
         """The RayJob body, validated before any API call."""
         from airflow_provider_kuberay.specs import JobSpec, ray_job_body
@@ -178,8 +189,10 @@ class KubeRayRunJobOperator(BaseOperator):
         from airflow_provider_kuberay.operators._kube_task import create_or_adopt
         from airflow_provider_kuberay.status import job_verdict
 
-        identity, name, namespace = self._target(context)
+        self.check_inputs()
         hook = self.hook()
+        hook.check_connection()
+        identity, name, namespace = self._target(context)
         body = self.build_body(name, namespace, identity.labels())
         _, message = create_or_adopt(hook, "RayJob", body, identity, replace_if=lambda obj: job_verdict(obj).failed)
         self.log.info(message)

@@ -106,6 +106,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
 
     def build_body(self, derived_name: str, namespace: str) -> dict[str, Any]:
         """The RayService body (built, or the user's raw one), validated before any API call."""
+        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.specs import (
             ServiceSpec,
             deep_merge,
@@ -125,29 +126,37 @@ class KubeRayDeployServiceOperator(BaseOperator):
             if isinstance(source, Mapping) and "kind" not in source:
                 # A bare dict is a RayService: the kind need not be spelled out.
                 source = {"apiVersion": "ray.io/v1", "kind": "RayService", **source}
-            own_names = [
-                d.get("metadata", {}).get("name")
-                for d in load_documents(source)
-                if d.get("kind") in (None, "RayService")
-            ]
+            try:
+                documents = load_documents(source)
+            except ValueError as err:
+                raise inputs.renamed_spec_error(err, "service") from None
+            own_names = [d.get("metadata", {}).get("name") for d in documents if d.get("kind") in (None, "RayService")]
             name = self.service_name or next((n for n in own_names if n), None) or derived_name
             body = normalize_body(source, kind="RayService", name=name, namespace=namespace)
             if self.labels:
                 body = deep_merge(body, {"metadata": {"labels": dict(self.labels)}})
         if self.serve_config is not None:
-            body["spec"]["serveConfigV2"] = serve_config_yaml(_load_serve_config(self.serve_config))
+            try:
+                body["spec"]["serveConfigV2"] = serve_config_yaml(_load_serve_config(self.serve_config))
+            except ValueError as err:
+                raise inputs.renamed_spec_error(err, "serve_config") from None
         if self.overrides:
             body = deep_merge(body, load_overrides(self.overrides))
         return normalize_body(body, kind="RayService")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.operators import _service_change as change_of
         from airflow_provider_kuberay.operators._kube_task import TaskIdentity
         from airflow_provider_kuberay.specs import resource_name
         from airflow_provider_kuberay.status.service import service_progress
 
+        inputs.optional_resource_name(self.service_name or None, "service_name", "RayService")
+        inputs.namespace(self.namespace)
+        inputs.string_map(self.labels, "labels")
         identity = TaskIdentity.from_context(context)
         hook = self.hook()
+        hook.check_connection()
         namespace = hook.namespace_or_default(self.namespace)
         derived = resource_name(identity.dag_id, identity.task_id, "", identity.map_index, kind="RayService")
         body = self.build_body(derived, namespace)
@@ -332,10 +341,14 @@ class KubeRayDeleteServiceOperator(BaseOperator):
 
     def execute(self, context: Context) -> bool:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+        from airflow_provider_kuberay.operators import _inputs as inputs
 
         if not self.service_name:
             raise ValueError("service_name must name the RayService to delete")
+        inputs.resource_name(self.service_name, "service_name", "RayService")
+        inputs.namespace(self.namespace)
         hook = KubeRayHook(self.kuberay_conn_id)
+        hook.check_connection()
         namespace = hook.namespace_or_default(self.namespace)
         existed = hook.delete_object("RayService", self.service_name, namespace)
         self.log.info(

@@ -137,7 +137,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
         from airflow_provider_kuberay.operators._job_submission import JobSubmission
 
         submission = JobSubmission.from_operator(self, context)  # validates before any API call
+        self.target.check()
         hook = self.hook
+        hook.endpoint  # noqa: B018 -- reads and checks the connection, no request yet
         runtime_env = hook.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
         self.log.info(submission.submit_or_adopt(hook, runtime_env))
         self._submitted_id = submission.submission_id

@@ -45,7 +45,17 @@ class KubeRayResourceSensor(BaseSensorOperator):
         """The trigger that waits for what ``poke`` checks."""
         raise NotImplementedError
 
+    def check_inputs(self) -> None:
+        """Check the rendered parameters, naming them (subclasses add their own)."""
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
+        inputs.namespace(self.namespace)
+
     def execute(self, context: Context) -> Any:
+        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+
+        self.check_inputs()
+        KubeRayHook(self.kuberay_conn_id).check_connection()
         if not self.deferrable:
             return super().execute(context)
         if not self.poke(context):

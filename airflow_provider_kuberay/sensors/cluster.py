@@ -28,6 +28,12 @@ class KubeRayClusterSensor(KubeRayResourceSensor):
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
 
+    def check_inputs(self) -> None:
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
+        super().check_inputs()
+        inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
+
     def poke(self, context: Context) -> bool:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
         from airflow_provider_kuberay.status import cluster_verdict

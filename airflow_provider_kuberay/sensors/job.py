@@ -72,7 +72,21 @@ class KubeRayJobSensor(BaseSensorOperator):
 
         return RayDashboardHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
 
+    def check_inputs(self) -> None:
+        """Check the rendered parameters and the connection, naming them; no request."""
+        from airflow_provider_kuberay.job_ids import check_submission_id
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
+        if self.job_name:
+            inputs.resource_name(self.job_name, "job_name", "RayJob")
+            inputs.namespace(self.namespace)
+            self._kube_hook().check_connection()
+        else:
+            check_submission_id(self.submission_id or "", "submission_id")
+            self.hook.endpoint  # noqa: B018 -- reads and checks the connection
+
     def execute(self, context: Context) -> Any:
+        self.check_inputs()
         if not self.deferrable:
             return super().execute(context)
         if not self.poke(context):

@@ -42,8 +42,18 @@ class KubeRayServiceSensor(KubeRayResourceSensor):
         self.applications = applications
 
     def _generation(self) -> int | None:
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
         # Templated from XCom it arrives as text.
-        return None if self.generation in (None, "", "None") else int(self.generation)
+        return inputs.optional_int(self.generation, "generation")
+
+    def check_inputs(self) -> None:
+        from airflow_provider_kuberay.operators import _inputs as inputs
+
+        super().check_inputs()
+        inputs.resource_name(self.service_name, "service_name", "RayService")
+        self._generation()
+        inputs.string_list(self.applications, "applications")
 
     def poke(self, context: Context) -> bool:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook

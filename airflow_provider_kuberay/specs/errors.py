@@ -38,3 +38,15 @@ def child(path: str, key: str | int) -> str:
         # Keys like nvidia.com/gpu would make the dotted path ambiguous.
         return f'{path}["{key}"]'
     return f"{path}.{key}" if path else key
+
+
+def yaml_problem(err: Exception) -> str:
+    """
+    One line saying why YAML text does not parse: where and what (``line 3, column 7: expected ','``).
+
+    :param err: the ``yaml.YAMLError`` raised by the parser.
+    """
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or type(err).__name__
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"

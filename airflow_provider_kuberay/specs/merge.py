@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from airflow_provider_kuberay.specs.errors import SpecValidationError
+from airflow_provider_kuberay.specs.errors import SpecValidationError, yaml_problem
 
 LIST_MERGE_KEYS: Mapping[str, str] = {
     "workerGroupSpecs": "groupName",
@@ -95,7 +95,7 @@ def load_overrides(source: OverrideSource | None, path: str = "overrides") -> di
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SpecValidationError(path, f"YAML does not parse: {err}", "a YAML mapping") from err
+        raise SpecValidationError(path, f"YAML does not parse ({yaml_problem(err)})", "a YAML mapping") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from airflow_provider_kuberay.specs.body import API_VERSION, KINDS, validate_body
-from airflow_provider_kuberay.specs.errors import SpecValidationError
+from airflow_provider_kuberay.specs.errors import SpecValidationError, yaml_problem
 from airflow_provider_kuberay.specs.runtime_env import dump_yaml
 
 RawSource = Mapping[str, Any] | str | Path
@@ -45,7 +45,7 @@ def load_documents(source: RawSource) -> list[dict[str, Any]]:
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as err:
-        raise SpecValidationError("<document>", f"YAML does not parse: {err}", "YAML or JSON") from err
+        raise SpecValidationError("<document>", f"YAML does not parse ({yaml_problem(err)})", "YAML or JSON") from None
     return [
         dict(doc) for doc in docs if isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith("ray.io/")
     ]
@@ -72,7 +72,12 @@ def normalize_body(
     docs = [d for d in load_documents(source) if kind is None or d.get("kind") == kind]
     if len(docs) != 1:
         wanted = kind or " / ".join(KINDS)
-        raise SpecValidationError("<document>", f"found {len(docs)} {wanted} documents", "exactly one")
+        found = sorted({str(d.get("kind")) for d in load_documents(source)})
+        raise SpecValidationError(
+            "<document>",
+            f"found {len(docs)} {wanted} documents (kinds found: {', '.join(found) or 'none'})",
+            "exactly one",
+        )
     body = docs[0]
     if body.get("apiVersion") != API_VERSION:
         raise SpecValidationError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from airflow_provider_kuberay.specs.errors import SpecValidationError
+from airflow_provider_kuberay.specs.errors import SpecValidationError, yaml_problem
 
 
 def parse_yaml_mapping(text: object, path: str, what: str) -> dict[str, Any]:
@@ -24,8 +24,7 @@ def parse_yaml_mapping(text: object, path: str, what: str) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        problem = str(err).replace("\n", " ")
-        raise SpecValidationError(path, f"YAML does not parse: {problem}", f"YAML text of {what}") from err
+        raise SpecValidationError(path, f"YAML does not parse ({yaml_problem(err)})", f"YAML text of {what}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):

@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+# Imported with the module, not inside coroutines: an import would block the triggerer's loop.
+import aiohttp
+
 from airflow_provider_kuberay.exceptions import RayDashboardError, RayJobNotFoundError
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
 from airflow_provider_kuberay.log_lines import LineForwarder
+from airflow_provider_kuberay.status.jobs_api import judge_job
 
-# Pauses before opening a broken log stream again: jittered, growing per failure in a row. The
+# What a broken stream raises: the dashboard's own errors, and the transport's.
+STREAM_BREAKS: tuple[type[BaseException], ...] = (RayDashboardError, aiohttp.ClientError, OSError)
+
+# Pauses before opening a broken log stream again: jittered, growing per break in a row. The
 # attempts are not bounded: the caller stops the copy when the job ends.
 _RESUME = RetryPolicy(base_delay=0.5, max_delay=8.0)
 
@@ -24,11 +31,11 @@ async def copy_job_log(
     fail_before_first_chunk: bool = False,
 ) -> None:
     """
-    Feed the job's log to ``forwarder`` until the stream ends or the caller cancels.
+    Feed the job's log to ``forwarder`` until the job has ended or the caller cancels.
 
-    A stream that breaks is opened again after a jittered pause and resumes after the characters
-    already fed, so no line is lost or repeated. A job Ray does not know yet (a K8sJobMode
-    submitter has not submitted it) is waited for.
+    A stream that breaks, or ends while the job still runs, is opened again after a jittered pause
+    and resumes after the characters already fed, so no line is lost or repeated. A job Ray does
+    not know yet (a K8sJobMode submitter has not submitted it) is waited for.
 
     :param dashboard: the Ray dashboard that runs the job.
     :param submission_id: the job's submission id.
@@ -37,19 +44,27 @@ async def copy_job_log(
     :param fail_before_first_chunk: raise instead of retrying while nothing has been read (the caller
         has another source for the log).
     """
-    failures = 0
+    breaks = 0
     while True:
+        problem = "the stream ended before the job did"
         try:
             async for chunk in dashboard.follow_job_log(submission_id, skip=forwarder.chars_fed):
                 forwarder.feed(chunk)
-                failures = 0
-            return
+                breaks = 0
+            if judge_job(await dashboard.get_job_info(submission_id)).terminal:
+                return
         except RayJobNotFoundError:
-            pass  # not submitted yet
-        except RayDashboardError as err:
+            await asyncio.sleep(_RESUME.backoff(1))  # not submitted yet
+            continue
+        except STREAM_BREAKS as err:
             if fail_before_first_chunk and forwarder.chars_fed == 0:
                 raise
-            failures += 1
-            if failures == 1:
-                warn("The log stream of Ray job %s broke (%s); resuming where it stopped", submission_id, err)
-        await asyncio.sleep(_RESUME.backoff(failures + 1))
+            problem = f"{type(err).__name__}: {err}"
+        breaks += 1
+        warn(
+            "The log stream of Ray job %s broke (%s); resuming after line %d",
+            submission_id,
+            problem,
+            forwarder.lines_forwarded,
+        )
+        await asyncio.sleep(_RESUME.backoff(breaks))

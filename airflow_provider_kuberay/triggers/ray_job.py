@@ -10,7 +10,7 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavaila
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
-from airflow_provider_kuberay.triggers._job_log import copy_job_log
+from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS, copy_job_log
 from airflow_provider_kuberay.triggers.kuberay_resource import (
     FAILED,
     SUCCEEDED,
@@ -27,6 +27,7 @@ K8S_JOB_MODE = "K8sJobMode"
 # after the RayJob.
 JOB_NAME_LABEL = "job-name"
 _FIND_POD_INTERVAL = 2.0
+_LOG_FAILURES: tuple[type[BaseException], ...] = (KubeRayApiError, *STREAM_BREAKS)
 
 
 def submission_mode(obj: dict[str, Any]) -> str:
@@ -145,7 +146,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
         try:
             try:
                 await self._stream_jobs_api(hook, fail_before_first_chunk=k8s_job_mode)
-            except (KubeRayApiError, RayDashboardError) as err:
+            except _LOG_FAILURES as err:
                 if not k8s_job_mode:
                     raise
                 self.log.info("The Ray dashboard cannot be read (%s); following the submitter pod's log", err)

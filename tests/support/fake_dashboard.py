@@ -57,6 +57,10 @@ class FakeDashboard:
         self.log_chunks: dict[str, list[str]] = {}
         # submission id -> number of chunks after which the next log stream connection is cut (once).
         self.cut_stream_after: dict[str, int] = {}
+        # Per log-tail connection, in order: ("drop", n) cuts the socket after n chunks, ("close", n)
+        # closes the websocket cleanly after n chunks, ("refuse", status) refuses the handshake.
+        self.tail_plan: list[tuple[str, int]] = []
+        self.tail_connections = 0
         self._faults: list[list[Any]] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -191,9 +195,20 @@ class FakeDashboard:
 
     async def _tail(self, request: web.Request) -> web.StreamResponse:
         job = self._job(request)
+        self.tail_connections += 1
+        action, amount = self.tail_plan.pop(0) if self.tail_plan else ("all", -1)
+        if action == "refuse":
+            return web.Response(status=amount, text=f"scripted refusal {amount}")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        for chunk in self.log_chunks.get(job.submission_id, [job.logs] if job.logs else []):
+        # Like Ray: every connection replays the log from its start.
+        for index, chunk in enumerate(self.log_chunks.get(job.submission_id, [job.logs] if job.logs else [])):
+            if index == amount and action == "drop":
+                assert request.transport is not None
+                request.transport.abort()  # no close frame: the peer just vanishes
+                return ws
+            if index == amount and action == "close":
+                break
             await ws.send_str(chunk)
             await asyncio.sleep(0.01)
         await ws.close()

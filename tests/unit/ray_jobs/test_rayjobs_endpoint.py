@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from airflow.models.connection import Connection
@@ -29,16 +30,18 @@ def test_host_schema_and_port() -> None:
     assert endpoint.websocket_url == "ws://127.0.0.1:8265"
 
 
-def test_token_headers_tls_and_timeout_from_extras() -> None:
+def test_token_headers_tls_and_timeout_from_extras(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     endpoint = endpoint_from_connection(
         _conn(
             host="https://ray.test",
             password="s3cret",
-            extra={"headers": {"X-Team": "ml"}, "ca_bundle_path": "/etc/ca.pem", "timeout": "12"},
+            extra={"headers": {"X-Team": "ml"}, "ca_bundle_path": str(ca), "timeout": "12"},
         )
     )
     assert endpoint.headers == {"X-Team": "ml", "Authorization": "Bearer s3cret"}
-    assert endpoint.verify == "/etc/ca.pem"
+    assert endpoint.verify == str(ca)
     assert endpoint.timeout == 12.0
     assert "s3cret" not in repr(endpoint)
 
@@ -54,7 +57,7 @@ def test_prefixed_extras_of_older_forms_are_read() -> None:
     ("kwargs", "field"),
     [
         ({"host": ""}, "host"),
-        ({"host": "ftp://ray.test"}, "dashboard url"),
+        ({"host": "ftp://ray.test"}, "host must be an http"),
         ({"host": "http://ray.test", "extra": {"headers": "[1, 2]"}}, "headers"),
         ({"host": "http://ray.test", "extra": {"headers": "{not json"}}, "headers"),
         ({"host": "http://ray.test", "extra": {"verify_ssl": "maybe"}}, "verify_ssl"),

@@ -141,7 +141,7 @@ def test_a_broken_log_stream_resumes_where_it_stopped(
     assert event["outcome"] == "succeeded"
     assert _ray_lines(captured) == [f"line {i}" for i in range(10)]
     assert "broke" in captured
-    assert "resuming where it stopped" in captured
+    assert "resuming after line 4" in captured
     assert fake_dashboard.calls("GET").count("/api/v0/logs/stream") == 2
     assert "/api/jobs/s1/logs/tail" not in fake_dashboard.calls("GET")
     assert slow == []
