@@ -145,6 +145,30 @@ def delete_if_owned(hook: KubeRayHook, kind: str, name: str, namespace: str, ide
     return hook.delete_object(kind, name, namespace)
 
 
+def delete_named(
+    conn_id: str, kind: str, name: str, field: str, namespace: str | None, *, log: Any, wait: bool, timeout: float
+) -> tuple[bool, KubeRayHook, str]:
+    """
+    The delete operators' common step: check the inputs (before any call), delete the named object
+    and, with ``wait``, wait until it is gone. Returns whether it existed, the hook and the namespace.
+    """
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+    from airflow_provider_kuberay.operators import _inputs as inputs
+
+    if not name:
+        raise ValueError(f"{field} must name the {kind} to delete")
+    inputs.resource_name(name, field, kind)
+    inputs.namespace(namespace)
+    hook = KubeRayHook(conn_id)
+    hook.check_connection()
+    ns = hook.namespace_or_default(namespace)
+    existed = hook.delete_object(kind, name, ns)
+    log.info(f"Deleting {kind} %s/%s" if existed else f"{kind} %s/%s does not exist", ns, name)
+    if wait:
+        hook.wait_until_deleted(kind, name, ns, timeout=timeout)
+    return existed, hook, ns
+
+
 def failure_text(event: dict[str, Any]) -> str:
     """A task failure message from a KubeRay trigger event: reason, message, log tail and events."""
     head = f"{event.get('kind')} {event.get('namespace')}/{event.get('name')}"

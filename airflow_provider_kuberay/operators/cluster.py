@@ -270,24 +270,15 @@ class KubeRayDeleteClusterOperator(BaseOperator):
         self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.operators._kube_task import delete_named
 
-        if not self.cluster_name:
-            raise ValueError("cluster_name must name the RayCluster to delete")
-        inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
-        inputs.namespace(self.namespace)
-        hook = KubeRayHook(self.kuberay_conn_id)
-        hook.check_connection()
-        namespace = hook.namespace_or_default(self.namespace)
-        existed = hook.delete_object("RayCluster", self.cluster_name, namespace)
-        self.log.info(
-            "Deleting RayCluster %s/%s" if existed else "RayCluster %s/%s does not exist", namespace, self.cluster_name
-        )
+        deadline = time.monotonic() + self.timeout_seconds
+        existed, hook, namespace = delete_named(
+            self.kuberay_conn_id, "RayCluster", self.cluster_name, "cluster_name", self.namespace,
+            log=self.log, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
+        )  # fmt: skip
         if not self.wait_for_deletion:
             return existed
-        deadline = time.monotonic() + self.timeout_seconds
-        hook.wait_until_deleted("RayCluster", self.cluster_name, namespace, timeout=self.timeout_seconds)
         selector = f"{CLUSTER_LABEL}={self.cluster_name}"
         while pods := hook.list_pods(namespace, label_selector=selector):
             if time.monotonic() > deadline:

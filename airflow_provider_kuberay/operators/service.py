@@ -340,21 +340,12 @@ class KubeRayDeleteServiceOperator(BaseOperator):
         self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.operators._kube_task import delete_named
 
-        if not self.service_name:
-            raise ValueError("service_name must name the RayService to delete")
-        inputs.resource_name(self.service_name, "service_name", "RayService")
-        inputs.namespace(self.namespace)
-        hook = KubeRayHook(self.kuberay_conn_id)
-        hook.check_connection()
-        namespace = hook.namespace_or_default(self.namespace)
-        existed = hook.delete_object("RayService", self.service_name, namespace)
-        self.log.info(
-            "Deleting RayService %s/%s" if existed else "RayService %s/%s does not exist", namespace, self.service_name
-        )
+        existed, _, namespace = delete_named(
+            self.kuberay_conn_id, "RayService", self.service_name, "service_name", self.namespace,
+            log=self.log, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
+        )  # fmt: skip
         if self.wait_for_deletion:
-            hook.wait_until_deleted("RayService", self.service_name, namespace, timeout=self.timeout_seconds)
             self.log.info("RayService %s/%s is gone", namespace, self.service_name)
         return existed
