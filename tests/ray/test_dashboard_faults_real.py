@@ -55,7 +55,9 @@ def test_dashboard_outage_mid_job_loses_and_repeats_no_line(
 ) -> None:
     def outage_once_streaming() -> None:
         time.sleep(2.5)
-        proxy.cut(down_for=2.0)
+        # Shorter than any sum of the status path's jittered backoffs is likely to be (5 attempts): the
+        # outage is to be survived; the next test proves the bound.
+        proxy.cut(down_for=0.5)
 
     threading.Thread(target=outage_once_streaming, daemon=True).start()
     assert _operator(proxy).execute(context_for())  # type: ignore[arg-type]
