@@ -39,7 +39,7 @@ def test_success_event_and_streamed_lines(fake_dashboard: FakeDashboard, capsys:
     def finish() -> None:
         job.status, job.message = "SUCCEEDED", "Job finished successfully."
 
-    _later(0.3, finish)
+    _later(1.5, finish)  # room for the stream to deliver before the job ends (its stored log is empty)
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     logged = capsys.readouterr().out  # Airflow's structured logger writes to stdout
     assert event["outcome"] == "succeeded"
