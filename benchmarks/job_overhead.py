@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Row, fmt, isolated_airflow_home, median, verdict
+from tests.support.loop_watchdog import first_event
 
 RUNS = 5
 ENTRYPOINT = "python -c 'import time; time.sleep(1)'"
@@ -72,18 +73,9 @@ def via_provider(url: str) -> tuple[float, str]:
         operator.execute(context)
         raise AssertionError("the operator did not defer")
     except TaskDeferred as deferred:
-        event = asyncio.run(_first_event(deferred.trigger))
+        event = asyncio.run(first_event(deferred.trigger))
         operator.execute_complete(context, event)
     return time.perf_counter() - start, sid
-
-
-async def _first_event(trigger: Any) -> dict[str, Any]:
-    generator = trigger.run()
-    try:
-        event = await generator.__anext__()
-    finally:
-        await generator.aclose()
-    return dict(event.payload)
 
 
 def run() -> list[Row]:
