@@ -14,6 +14,7 @@ from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.connection_fields import as_flag
 from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
 from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
+from airflow_provider_kuberay.hooks.retry import RetryPolicy
 
 CONN_TYPE = "kuberay"
 
@@ -136,3 +137,27 @@ def check_connection_fields(extras: Mapping[str, Any], conn_id: str | None) -> N
         validate_namespace(namespace, "namespace")
     mode = access.parse_access_mode(connection_field(extras, "dashboard_access"), conn_id)
     access.check_connection_fields(mode, connection_field(extras, "dashboard_url"), conn_id)
+
+
+class KubeRayConnectionMixin:
+    """
+    What both Kubernetes hooks are: hooks of a ``kuberay`` connection with a retry policy. Put it
+    before the ``cncf.kubernetes`` hook class it completes.
+
+    :param kuberay_conn_id: id of a ``kuberay`` connection (``None``: default credentials).
+    :param retry_policy: retries for transient failures.
+    :param kwargs: passed to the ``cncf.kubernetes`` hook: ``config_dict``, ``config_file``,
+        ``cluster_context``, ``in_cluster``, ``disable_verify_ssl``, ``client_configuration``.
+    """
+
+    conn_name_attr = "kuberay_conn_id"
+    default_conn_name = "kuberay_default"
+    conn_type = CONN_TYPE
+
+    def __init__(
+        self, kuberay_conn_id: str | None = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("kubernetes_conn_id", None)
+        super().__init__(conn_id=kuberay_conn_id, **kwargs)  # type: ignore[call-arg]  # the Kubernetes hook
+        self.kuberay_conn_id = kuberay_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()

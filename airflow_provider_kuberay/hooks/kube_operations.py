@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow_provider_kuberay.exceptions import (
     KubeRayApiError,
@@ -31,7 +31,7 @@ from airflow_provider_kuberay.hooks.retry import (
     is_transient_status,
     retry_after_seconds,
 )
-from airflow_provider_kuberay.hooks.steps import Pause, Step, Steps, send
+from airflow_provider_kuberay.hooks.steps import Step, Steps, pause, send
 
 # How long a request may take: a plain request, a followed log (silent for hours), a watch.
 REQUEST, STREAM, WATCH = "request", "stream", "watch"
@@ -134,43 +134,30 @@ class LineSplitter:
         return [last] if last else []
 
 
-# -- steps only a Kubernetes hook performs ---------------------------------------------------------
-@dataclass(frozen=True)
-class ReadBody(Step):
+# -- steps only a Kubernetes hook performs (see the hooks' methods of these names) -----------------
+def read_body(response: Any) -> Step:
     """Read a successful response's body as text, and release it."""
-
-    response: Any
-    performer: ClassVar[str] = "_read_body"
+    return Step("_read_body", (response,))
 
 
-@dataclass(frozen=True)
-class Namespace(Step):
+def namespace_of(namespace: str | None) -> Step:
     """The namespace to use: the given one, else the connection's, else ``default``."""
-
-    namespace: str | None
-    performer: ClassVar[str] = "_namespace"
+    return Step("namespace_or_default", (namespace,))
 
 
-@dataclass(frozen=True)
-class ConnectionField(Step):
+def field_of(name: str) -> Step:
     """A field of the connection (``None`` when unset)."""
-
-    name: str
-    performer: ClassVar[str] = "_connection_field"
+    return Step("_get_field", (name,))
 
 
-@dataclass(frozen=True)
-class ApiServerAccess(Step):
-    """The API server's address and credentials, as the client holds them (for the dashboard proxy)."""
-
-    performer: ClassVar[str] = "_api_server_access"
+API_SERVER_ACCESS = Step("_api_server_access")  # the API server's address and credentials, as the client holds them
 
 
 # -- operations --------------------------------------------------------------------------------------
 def call_json(policy: RetryPolicy, request: KubeRequest, *, attempts: int | None = None) -> Steps[dict[str, Any]]:
     """Send a request (retried) and return its JSON answer as a dict."""
     response = yield from send(request, policy, attempts=attempts)
-    text = yield ReadBody(response)
+    text = yield read_body(response)
     return dict(json.loads(text)) if text.strip() else {}
 
 
@@ -182,7 +169,7 @@ def create_object(
     policy: RetryPolicy, kind: str, body: dict[str, Any], namespace: str | None, dry_run: bool
 ) -> Steps[dict[str, Any]]:
     """See :meth:`KubeRayHook.create_object`."""
-    resource, ns = kr.resource_for(kind), (yield Namespace(namespace))
+    resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
     what = f"create {kind} {ns}/{kr.object_name(body)}" + (" (dry run)" if dry_run else "")
     query = {"dryRun": "All"} if dry_run else None
     request = KubeRequest("POST", resource.collection_path(ns), what, query, kr.with_kind(kind, body))
@@ -191,7 +178,7 @@ def create_object(
 
 def get_object(policy: RetryPolicy, kind: str, name: str, namespace: str | None) -> Steps[dict[str, Any]]:
     """See :meth:`KubeRayHook.get_object`."""
-    resource, ns = kr.resource_for(kind), (yield Namespace(namespace))
+    resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
     return (yield from call_json(policy, KubeRequest("GET", resource.object_path(ns, name), f"get {kind} {ns}/{name}")))
 
 
@@ -207,14 +194,14 @@ def patch_object(
     policy: RetryPolicy, kind: str, name: str, patch: dict[str, Any], namespace: str | None
 ) -> Steps[dict[str, Any]]:
     """See :meth:`KubeRayHook.patch_object`."""
-    resource, ns = kr.resource_for(kind), (yield Namespace(namespace))
+    resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
     path, what = resource.object_path(ns, name), f"patch {kind} {ns}/{name}"
     return (yield from call_json(policy, KubeRequest("PATCH", path, what, body=patch, content_type=kr.MERGE_PATCH)))
 
 
 def delete_object(policy: RetryPolicy, kind: str, name: str, namespace: str | None, propagation: str) -> Steps[bool]:
     """See :meth:`KubeRayHook.delete_object`."""
-    resource, ns = kr.resource_for(kind), (yield Namespace(namespace))
+    resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
     path, query = resource.object_path(ns, name), {"propagationPolicy": propagation}
     return (yield from _deleted(policy, KubeRequest("DELETE", path, f"delete {kind} {ns}/{name}", query)))
 
@@ -231,19 +218,19 @@ def wait_until_deleted(
     policy: RetryPolicy, kind: str, name: str, namespace: str | None, timeout: float, poll_interval: float
 ) -> Steps[None]:
     """See :meth:`KubeRayHook.wait_until_deleted`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     deadline = time.monotonic() + timeout
     while (yield from find_object(policy, kind, name, ns)) is not None:
         if time.monotonic() >= deadline:
             raise KubeRayTimeoutError(f"{kind} {ns}/{name} still exists {timeout:g}s after its deletion")
-        yield Pause(poll_interval, "")
+        yield pause(poll_interval)
 
 
 def list_objects(
     policy: RetryPolicy, kind: str, namespace: str | None, label_selector: str | None
 ) -> Steps[list[dict[str, Any]]]:
     """See :meth:`KubeRayHook.list_objects`."""
-    resource, ns = kr.resource_for(kind), (yield Namespace(namespace))
+    resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
     request = KubeRequest(
         "GET", resource.collection_path(ns), f"list {kind} in {ns}", {"labelSelector": label_selector}
     )
@@ -252,7 +239,7 @@ def list_objects(
 
 def list_pods(policy: RetryPolicy, namespace: str | None, label_selector: str) -> Steps[list[dict[str, Any]]]:
     """See :meth:`KubeRayHook.list_pods`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     what = f"list pods {label_selector!r} in {ns}"
     request = KubeRequest("GET", kr.core_path(ns, "pods"), what, {"labelSelector": label_selector})
     return _items((yield from call_json(policy, request)))
@@ -268,9 +255,9 @@ def read_pod_log(
     policy: RetryPolicy, name: str, namespace: str | None, container: str | None, tail_lines: int | None
 ) -> Steps[str]:
     """See :meth:`KubeRayHook.read_pod_log`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     response = yield from send(pod_log_request(ns, name, container, tail_lines=tail_lines), policy)
-    return str((yield ReadBody(response)))
+    return str((yield read_body(response)))
 
 
 def open_pod_log(
@@ -281,7 +268,7 @@ def open_pod_log(
 
     :return: the client's streaming response, and what it is (for messages).
     """
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     query = {"container": container, "follow": "true"}
     what = f"follow the log of pod {ns}/{name}"
     request = KubeRequest("GET", kr.core_path(ns, "pods", name, "log"), what, query, timeout=STREAM)
@@ -292,7 +279,7 @@ def list_events(
     policy: RetryPolicy, name: str, namespace: str | None, kind: str | None, limit: int
 ) -> Steps[list[dict[str, Any]]]:
     """See :meth:`KubeRayHook.list_events`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     what = f"list the events of {kind or 'object'} {ns}/{name}"
     query = {"fieldSelector": kr.events_field_selector(name, kind)}
     answer = yield from call_json(policy, KubeRequest("GET", kr.core_path(ns, "events"), what, query))
@@ -308,7 +295,7 @@ def create_config_map(
     labels: dict[str, str] | None,
 ) -> Steps[dict[str, Any]]:
     """See :meth:`KubeRayHook.create_config_map`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     body = kr.config_map_body(name, data, ns, owner, labels)
     request = KubeRequest("POST", kr.core_path(ns, "configmaps"), f"create ConfigMap {ns}/{name}", body=body)
     return (yield from call_json(policy, request))
@@ -316,7 +303,7 @@ def create_config_map(
 
 def delete_config_map(policy: RetryPolicy, name: str, namespace: str | None) -> Steps[bool]:
     """See :meth:`KubeRayHook.delete_config_map`."""
-    ns = yield Namespace(namespace)
+    ns = yield namespace_of(namespace)
     return (
         yield from _deleted(
             policy, KubeRequest("DELETE", kr.core_path(ns, "configmaps", name), f"delete ConfigMap {ns}/{name}")
@@ -328,8 +315,8 @@ def dashboard_endpoint(
     policy: RetryPolicy, cluster_name: str, namespace: str | None, conn_id: str | None
 ) -> Steps[DashboardEndpoint]:
     """See :meth:`KubeRayHook.dashboard_endpoint`."""
-    ns = yield Namespace(namespace)
-    chosen = access.parse_access_mode((yield ConnectionField("dashboard_access")), conn_id)
+    ns = yield namespace_of(namespace)
+    chosen = access.parse_access_mode((yield field_of("dashboard_access")), conn_id)
     mode = access.effective_mode(chosen, in_pod=access.running_in_pod())
     service = api_server = None
     if mode in ("direct", "proxy"):
@@ -337,14 +324,14 @@ def dashboard_endpoint(
             cluster_name, (yield from find_object(policy, "RayCluster", cluster_name, ns))
         )
     if mode == "proxy":
-        api_server = yield ApiServerAccess()
+        api_server = yield API_SERVER_ACCESS
     endpoint = access.endpoint_for(
         mode,
         cluster_name=cluster_name,
         namespace=ns,
         service=service,
         access=api_server,
-        url_template=(yield ConnectionField("dashboard_url")),
+        url_template=(yield field_of("dashboard_url")),
         conn_id=conn_id,
     )
     access.mask_endpoint_secrets(endpoint)

@@ -19,9 +19,14 @@ from airflow_provider_kuberay.hooks.connection_errors import named_connection_er
 from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_access import DASHBOARD_ACCESS_MODES
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.kube_client_plan import KubeClientPlan, check_connection_fields, connection_field
-from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, RetryPolicy
-from airflow_provider_kuberay.hooks.steps import Pause, ReloadCredentials, SendOnce, Steps, run_sync
+from airflow_provider_kuberay.hooks.kube_client_plan import (
+    KubeClientPlan,
+    KubeRayConnectionMixin,
+    check_connection_fields,
+    connection_field,
+)
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome
+from airflow_provider_kuberay.hooks.steps import Steps, run_sync
 
 __all__ = ["DASHBOARD_ACCESS_MODES", "KubeRayHook"]
 
@@ -33,7 +38,7 @@ STREAM_TIMEOUT = (10.0, None)
 _TIMEOUTS = {ops.REQUEST: REQUEST_TIMEOUT, ops.STREAM: STREAM_TIMEOUT, ops.WATCH: (10.0, ops.WATCH_SECONDS + 30.0)}
 
 
-class KubeRayHook(KubernetesHook):
+class KubeRayHook(KubeRayConnectionMixin, KubernetesHook):
     """
     Kubernetes access for KubeRay resources, with the credentials handling of the ``cncf.kubernetes``
     provider: in-cluster, kubeconfig path or inline kubeconfig (parsed in memory, never written to
@@ -52,22 +57,7 @@ class KubeRayHook(KubernetesHook):
         ``in_cluster``, ``disable_verify_ssl``, ``client_configuration``.
     """
 
-    conn_name_attr = "kuberay_conn_id"
-    default_conn_name = "kuberay_default"
-    conn_type = "kuberay"
     hook_name = "KubeRay (Kubernetes)"
-
-    def __init__(
-        self,
-        kuberay_conn_id: str | None = default_conn_name,
-        *,
-        retry_policy: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("kubernetes_conn_id", None)
-        super().__init__(conn_id=kuberay_conn_id, **kwargs)
-        self.kuberay_conn_id = kuberay_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
 
     # -- connection -----------------------------------------------------------------------------
     def _get_field(self, field_name: str) -> Any:
@@ -140,8 +130,7 @@ class KubeRayHook(KubernetesHook):
     def _run(self, steps: Steps[T]) -> T:
         return run_sync(steps, self)
 
-    def _send_once(self, step: SendOnce) -> Outcome:
-        request: ops.KubeRequest = step.call
+    def _send_once(self, request: ops.KubeRequest) -> Outcome:
         try:
             response = self.api_client.call_api(
                 request.path,
@@ -155,28 +144,22 @@ class KubeRayHook(KubernetesHook):
             return NoAnswer(err, tls=_is_tls_failure(err))
         return Answer(response.status, response)
 
-    def _pause(self, step: Pause) -> None:
-        if step.why:
-            self.log.warning("%s", step.why)
-        time.sleep(step.seconds)
+    def _pause(self, seconds: float, why: str) -> None:
+        if why:
+            self.log.warning("%s", why)
+        time.sleep(seconds)
 
-    def _reload_credentials(self, step: ReloadCredentials) -> None:
-        self.log.info("%s", step.why)
+    def _reload_credentials(self, why: str) -> None:
+        self.log.info("%s", why)
         self._configuration(self.api_client.configuration)
 
-    def _read_body(self, step: ops.ReadBody) -> str:
+    def _read_body(self, response: Any) -> str:
         try:
-            return _text(step.response.data)
+            return _text(response.data)
         finally:
-            step.response.release_conn()
+            response.release_conn()
 
-    def _namespace(self, step: ops.Namespace) -> str:
-        return self.namespace_or_default(step.namespace)
-
-    def _connection_field(self, step: ops.ConnectionField) -> Any:
-        return self._get_field(step.name)
-
-    def _api_server_access(self, step: ops.ApiServerAccess) -> access.ApiServerAccess:
+    def _api_server_access(self) -> access.ApiServerAccess:
         cfg = self.api_client.configuration
         return access.access_from_configuration(cfg, cfg.auth_settings())
 

@@ -23,9 +23,14 @@ from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
 from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.kube_client_plan import KubeClientPlan, check_connection_fields, connection_field
-from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, RetryPolicy, retry_after_seconds
-from airflow_provider_kuberay.hooks.steps import Pause, ReloadCredentials, SendOnce, Steps, run_async, send
+from airflow_provider_kuberay.hooks.kube_client_plan import (
+    KubeClientPlan,
+    KubeRayConnectionMixin,
+    check_connection_fields,
+    connection_field,
+)
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, retry_after_seconds
+from airflow_provider_kuberay.hooks.steps import Steps, run_async, send
 
 T = TypeVar("T")
 
@@ -42,7 +47,7 @@ EMPTY_WATCH_PAUSE = 0.2
 _BROKEN_STREAM = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
 
-class KubeRayAsyncHook(AsyncKubernetesHook):
+class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
     """
     Kubernetes access for KubeRay resources from an event loop, with the credentials handling of
     ``cncf.kubernetes``'s ``AsyncKubernetesHook`` (the connection is read with the async getter).
@@ -62,24 +67,10 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
     :param kwargs: ``config_dict``, ``config_file``, ``cluster_context``, ``in_cluster``, ``disable_verify_ssl``.
     """
 
-    conn_name_attr = "kuberay_conn_id"
-    default_conn_name = "kuberay_default"
-    conn_type = "kuberay"
     hook_name = "KubeRay (Kubernetes, async)"
-
-    def __init__(
-        self,
-        kuberay_conn_id: str | None = default_conn_name,
-        *,
-        retry_policy: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("kubernetes_conn_id", None)
-        super().__init__(conn_id=kuberay_conn_id, **kwargs)
-        self.kuberay_conn_id = kuberay_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
-        self._api: async_client.ApiClient | None = None
-        self._plan: KubeClientPlan | None = None
+    # Built inside the first coroutine that needs them.
+    _api: async_client.ApiClient | None = None
+    _plan: KubeClientPlan | None = None
 
     async def __aenter__(self) -> KubeRayAsyncHook:
         return self
@@ -180,8 +171,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
     async def _run(self, steps: Steps[T]) -> T:
         return await run_async(steps, self)
 
-    async def _send_once(self, step: SendOnce) -> Outcome:
-        request: ops.KubeRequest = step.call
+    async def _send_once(self, request: ops.KubeRequest) -> Outcome:
         api = await self.api_client_async()
         try:
             response: aiohttp.ClientResponse = await api.call_api(
@@ -204,28 +194,22 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             response.release()
         return Answer(response.status, text=text, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
 
-    async def _pause(self, step: Pause) -> None:
-        if step.why:
-            self.log.warning("%s", step.why)
-        await asyncio.sleep(step.seconds)
+    async def _pause(self, seconds: float, why: str) -> None:
+        if why:
+            self.log.warning("%s", why)
+        await asyncio.sleep(seconds)
 
-    async def _reload_credentials(self, step: ReloadCredentials) -> None:
-        self.log.info("%s", step.why)
+    async def _reload_credentials(self, why: str) -> None:
+        self.log.info("%s", why)
         await self._configuration((await self.api_client_async()).configuration)
 
-    async def _read_body(self, step: ops.ReadBody) -> str:
+    async def _read_body(self, response: Any) -> str:
         try:
-            return str(await step.response.text(errors="replace"))
+            return str(await response.text(errors="replace"))
         finally:
-            step.response.release()
+            response.release()
 
-    async def _namespace(self, step: ops.Namespace) -> str:
-        return await self.namespace_or_default(step.namespace)
-
-    async def _connection_field(self, step: ops.ConnectionField) -> Any:
-        return await self._get_field(step.name)
-
-    async def _api_server_access(self, step: ops.ApiServerAccess) -> access.ApiServerAccess:
+    async def _api_server_access(self) -> access.ApiServerAccess:
         cfg = (await self.api_client_async()).configuration
         return access.access_from_configuration(cfg, await cfg.auth_settings())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from airflow_provider_kuberay.hooks.retry import Action, Answer, CallRules, NoAnswer, RetryPolicy, classify
 
@@ -20,35 +20,28 @@ T = TypeVar("T")
 Steps = Generator["Step", Any, T]
 
 
+@dataclass(frozen=True)
 class Step:
-    """Something an operation needs its hook to do; ``performer`` names the hook method that does it."""
+    """
+    Something an operation needs its hook to do.
 
-    performer: ClassVar[str]
+    :param performer: the name of the hook method that does it (a plain method in a sync hook, a
+        coroutine in an async one).
+    :param args: its arguments.
+    """
 
-
-@dataclass(frozen=True)
-class SendOnce(Step):
-    """Send one request, one attempt; the result is its :data:`~airflow_provider_kuberay.hooks.retry.Outcome`."""
-
-    call: Any
-    performer: ClassVar[str] = "_send_once"
-
-
-@dataclass(frozen=True)
-class Pause(Step):
-    """Wait before the next attempt; ``why`` goes to the log."""
-
-    seconds: float
-    why: str
-    performer: ClassVar[str] = "_pause"
+    performer: str
+    args: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True)
-class ReloadCredentials(Step):
-    """Load the client's credentials again (a token rotated); ``why`` goes to the log."""
+def send_once(call: Any) -> Step:
+    """Send one request, one attempt; the hook answers its :data:`~airflow_provider_kuberay.hooks.retry.Outcome`."""
+    return Step("_send_once", (call,))
 
-    why: str
-    performer: ClassVar[str] = "_reload_credentials"
+
+def pause(seconds: float, why: str = "") -> Step:
+    """Wait (before the next attempt, or the next poll); ``why`` goes to the log."""
+    return Step("_pause", (seconds, why))
 
 
 def send(call: CallRules, policy: RetryPolicy, *, attempts: int | None = None) -> Steps[Any]:
@@ -63,7 +56,7 @@ def send(call: CallRules, policy: RetryPolicy, *, attempts: int | None = None) -
     limit = policy.attempts if attempts is None else attempts
     attempt, reloaded = 1, False
     while True:
-        outcome = yield SendOnce(call)
+        outcome = yield send_once(call)
         verdict = classify(outcome, call, policy, attempt=attempt, attempts=limit, reloaded=reloaded)
         if verdict.action is Action.RETURN and isinstance(outcome, Answer):
             return outcome.response
@@ -71,9 +64,9 @@ def send(call: CallRules, policy: RetryPolicy, *, attempts: int | None = None) -
             raise verdict.error from (outcome.error if isinstance(outcome, NoAnswer) else None)
         if verdict.action is Action.RELOAD:
             reloaded = True  # a reload is not an attempt
-            yield ReloadCredentials(f"{call.label}: {verdict.why}; reloading the credentials")
+            yield Step("_reload_credentials", (f"{call.label}: {verdict.why}; reloading the credentials",))
         else:
-            yield Pause(verdict.delay, f"{call.label}: {verdict.why}; retrying ({attempt})")
+            yield pause(verdict.delay, f"{call.label}: {verdict.why}; retrying ({attempt})")
             attempt += 1
 
 
@@ -103,7 +96,7 @@ def run_sync(steps: Steps[T], hook: Any) -> T:
     stepper = _Stepper(steps)
     while (step := stepper.next()) is not None:
         try:
-            stepper.reply = getattr(hook, step.performer)(step)
+            stepper.reply = getattr(hook, step.performer)(*step.args)
         except Exception as err:  # the operation may handle it (e.g. "not found" means None)
             stepper.error = err
     return stepper.result
@@ -114,7 +107,7 @@ async def run_async(steps: Steps[T], hook: Any) -> T:
     stepper = _Stepper(steps)
     while (step := stepper.next()) is not None:
         try:
-            stepper.reply = await getattr(hook, step.performer)(step)
+            stepper.reply = await getattr(hook, step.performer)(*step.args)
         except Exception as err:  # the operation may handle it (e.g. "not found" means None)
             stepper.error = err
     return stepper.result
