@@ -29,7 +29,7 @@ from airflow_provider_kuberay.hooks.kube_client_plan import (
     check_connection_fields,
     connection_field,
 )
-from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, retry_after_seconds
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, one_request_per_attempt, retry_after_seconds
 from airflow_provider_kuberay.hooks.steps import Steps, run_async, send
 
 T = TypeVar("T")
@@ -157,6 +157,7 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         """The API client of this hook, built on first use (inside the running loop)."""
         if self._api is None:
             self._api = async_client.ApiClient(configuration=await self._configuration())
+            one_request_per_attempt(self._api.rest_client.pool_manager)
         return self._api
 
     async def namespace_or_default(self, namespace: str | None) -> str:
@@ -392,7 +393,7 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         name: str,
         data: dict[str, str],
         namespace: str | None = None,
-        *,
+        *,  # the same arguments as KubeRayHook.create_config_map
         owner: dict[str, Any] | None = None,
         labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:

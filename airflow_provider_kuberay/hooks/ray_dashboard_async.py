@@ -15,7 +15,7 @@ import aiohttp
 from airflow_provider_kuberay.exceptions import RayDashboardError
 from airflow_provider_kuberay.hooks import ray_jobs_api as api
 from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
-from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, retry_after_seconds
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, one_request_per_attempt, retry_after_seconds
 from airflow_provider_kuberay.hooks.steps import run_async, send
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
                 timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
                 connector=aiohttp.TCPConnector(ssl=_ssl_setting(endpoint)),
             )
+            one_request_per_attempt(self._session)
         return self._session, endpoint
 
     # -- the steps of hooks.steps.send, performed with aiohttp ----------------------------------

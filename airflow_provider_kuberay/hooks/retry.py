@@ -200,3 +200,15 @@ def classify(
     if attempt < attempts and rules.retryable(outcome):
         return Verdict(Action.RETRY, policy.delay(attempt, outcome.retry_after), why=f"answered {outcome.status}")
     return Verdict(Action.RAISE, error=rules.answer_error(outcome, attempt))
+
+
+def one_request_per_attempt(session: Any) -> None:
+    """
+    Stop an ``aiohttp.ClientSession`` from sending an idempotent request a second time, at once and
+    without backoff, when its connection drops: the retry policy must be the only (bounded, jittered)
+    one. aiohttp has no public switch for it; without the private one the session is left as it is.
+
+    :param session: the session (the async clients' connection pool).
+    """
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
