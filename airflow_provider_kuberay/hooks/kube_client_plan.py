@@ -160,4 +160,7 @@ class KubeRayConnectionMixin:
         kwargs.setdefault("kubernetes_conn_id", None)
         super().__init__(conn_id=kuberay_conn_id, **kwargs)  # type: ignore[call-arg]  # the Kubernetes hook
         self.kuberay_conn_id = kuberay_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or self._default_retry_policy()
+
+    def _default_retry_policy(self) -> RetryPolicy:
+        return RetryPolicy()
