@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_provider_kuberay.exceptions import (
     KubeRayApiError,
@@ -284,6 +284,13 @@ def list_events(
     query = {"fieldSelector": kr.events_field_selector(name, kind)}
     answer = yield from call_json(policy, KubeRequest("GET", kr.core_path(ns, "events"), what, query))
     return kr.newest_events(_items(answer), limit)
+
+
+class ConfigMapOptions(TypedDict, total=False):
+    """The keyword-only arguments of :meth:`KubeRayHook.create_config_map`."""
+
+    owner: dict[str, Any] | None
+    labels: dict[str, str] | None
 
 
 def create_config_map(

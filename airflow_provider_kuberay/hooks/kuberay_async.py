@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Imported with the module, not inside coroutines: an import would block the triggerer's loop.
 import aiohttp
@@ -38,6 +38,9 @@ from airflow_provider_kuberay.hooks.retry import (
     retry_after_seconds,
 )
 from airflow_provider_kuberay.hooks.steps import Steps, run_async, send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 T = TypeVar("T")
 
@@ -400,15 +403,10 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         return await self._run(ops.list_events(self.retry_policy, name, namespace, kind, limit))
 
     async def create_config_map(
-        self,
-        name: str,
-        data: dict[str, str],
-        namespace: str | None = None,
-        *,  # the same arguments as KubeRayHook.create_config_map
-        owner: dict[str, Any] | None = None,
-        labels: dict[str, str] | None = None,
+        self, name: str, data: dict[str, str], namespace: str | None = None, **options: Unpack[ops.ConfigMapOptions]
     ) -> dict[str, Any]:
-        """Create a ConfigMap (:meth:`KubeRayHook.create_config_map`)."""
+        """Create a ConfigMap; ``owner`` and ``labels`` as in :meth:`KubeRayHook.create_config_map`."""
+        owner, labels = options.get("owner"), options.get("labels")
         return await self._run(ops.create_config_map(self.retry_policy, name, data, namespace, owner, labels))
 
     async def delete_config_map(self, name: str, namespace: str | None = None) -> bool:
