@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import codecs
-import json
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any, TypeVar
 
 import urllib3
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -14,30 +13,32 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from airflow_provider_kuberay.exceptions import (
-    KubeRayApiError,
-    KubeRayNotFoundError,
-    KubeRayTimeoutError,
-    KubeRayUnavailableError,
-)
 from airflow_provider_kuberay.hooks import dashboard_access as access
-from airflow_provider_kuberay.hooks import kube_resources as kr
+from airflow_provider_kuberay.hooks import kube_operations as ops
 from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
-from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_warning
+from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_access import DASHBOARD_ACCESS_MODES
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
-from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
-from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
+from airflow_provider_kuberay.hooks.kube_client_plan import (
+    KubeClientPlan,
+    KubeRayConnectionMixin,
+    check_connection_fields,
+    connection_field,
+)
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome
+from airflow_provider_kuberay.hooks.steps import Steps, run_sync
 
 __all__ = ["DASHBOARD_ACCESS_MODES", "KubeRayHook"]
+
+T = TypeVar("T")
 
 # (connect, read) seconds: a plain request; a followed log may stay silent for hours.
 REQUEST_TIMEOUT = (10.0, 60.0)
 STREAM_TIMEOUT = (10.0, None)
+_TIMEOUTS = {ops.REQUEST: REQUEST_TIMEOUT, ops.STREAM: STREAM_TIMEOUT, ops.WATCH: (10.0, ops.WATCH_SECONDS + 30.0)}
 
 
-class KubeRayHook(KubernetesHook):
+class KubeRayHook(KubeRayConnectionMixin, KubernetesHook):
     """
     Kubernetes access for KubeRay resources, with the credentials handling of the ``cncf.kubernetes``
     provider: in-cluster, kubeconfig path or inline kubeconfig (parsed in memory, never written to
@@ -56,35 +57,28 @@ class KubeRayHook(KubernetesHook):
         ``in_cluster``, ``disable_verify_ssl``, ``client_configuration``.
     """
 
-    conn_name_attr = "kuberay_conn_id"
-    default_conn_name = "kuberay_default"
-    conn_type = "kuberay"
     hook_name = "KubeRay (Kubernetes)"
-
-    def __init__(
-        self,
-        kuberay_conn_id: str | None = default_conn_name,
-        *,
-        retry_policy: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("kubernetes_conn_id", None)
-        super().__init__(conn_id=kuberay_conn_id, **kwargs)
-        self.kuberay_conn_id = kuberay_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
 
     # -- connection -----------------------------------------------------------------------------
     def _get_field(self, field_name: str) -> Any:
-        extras = self.conn_extras
-        prefixed = f"extra__{self.conn_type}__{field_name}"
-        if extras.get(field_name) in (None, "") and extras.get(prefixed) not in (None, ""):
-            return extras[prefixed]
-        return super()._get_field(field_name)
+        return connection_field(self.conn_extras, field_name)
 
     @property
     def dashboard_access(self) -> str:
         """How Ray dashboards are reached: ``auto``, ``proxy``, ``direct`` or ``url``."""
         return access.parse_access_mode(self._get_field("dashboard_access"), self.conn_id)
+
+    @cached_property
+    def client_plan(self) -> KubeClientPlan:
+        """How the connection configures the client (read once; a bad field raises here, naming it)."""
+        return KubeClientPlan.from_connection(
+            self.conn_extras,
+            cluster_context=self.cluster_context,
+            config_file=self.config_file,
+            config_dict=self.config_dict,
+            in_cluster=self.in_cluster,
+            disable_verify_ssl=self.disable_verify_ssl,
+        )
 
     def _configuration(self, cfg: client.Configuration | None = None) -> client.Configuration:
         # Bad fields fail here, before any request, with one message naming the connection and field.
@@ -97,35 +91,13 @@ class KubeRayHook(KubernetesHook):
     def _load_configuration(self, cfg: client.Configuration | None) -> client.Configuration:
         # A configuration of our own: loading never changes the process-wide default one.
         cfg = cfg or self.client_configuration or client.Configuration()
-        context = self._coalesce_param(self.cluster_context, self._get_field("cluster_context"))
-        path = self._coalesce_param(self.config_file, self._get_field("kube_config_path"))
-        inline = self._get_field("kube_config")
-        in_cluster = self._coalesce_param(self.in_cluster, as_flag(self._get_field("in_cluster"), "in_cluster"))
-        source = kr.config_source(
-            in_cluster=in_cluster, kube_config=inline, kube_config_path=path, config_dict=self.config_dict
-        )
-        self._is_in_cluster = source == "in_cluster"
-        if source == "in_cluster":
-            config.load_incluster_config(client_configuration=cfg)
-        elif source == "kube_config_path":
-            config.load_kube_config(config_file=kr.existing_file(path), context=context, client_configuration=cfg)
-        elif source in ("kube_config", "config_dict"):
-            document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
-            check_kubeconfig(document, context)
-            mask_kubeconfig_secrets(document)
-            document = in_memory_credentials(document)  # keys and certificates never go to disk
-            config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
-        else:
-            try:
-                config.load_incluster_config(client_configuration=cfg)
-                self._is_in_cluster = True
-            except ConfigException:
-                config.load_kube_config(context=context, client_configuration=cfg)
-        disable_verify = self._coalesce_param(
-            self.disable_verify_ssl, as_flag(self._get_field("disable_verify_ssl"), "disable_verify_ssl")
-        )
-        if disable_verify is True:
-            cfg.verify_ssl = False
+        plan = self.client_plan
+        self._is_in_cluster = plan.load_in_cluster(config.load_incluster_config, cfg, ConfigException)
+        if not self._is_in_cluster and plan.kubeconfig is not None:
+            config.load_kube_config_from_dict(plan.kubeconfig, context=plan.context, client_configuration=cfg)
+        elif not self._is_in_cluster:
+            config.load_kube_config(config_file=plan.kube_config_path, context=plan.context, client_configuration=cfg)
+        plan.finish(cfg)
         # urllib3 would otherwise retry a dropped connection 3 more times at once, without backoff,
         # inside each of our attempts: the retry policy must be the only (bounded, jittered) one.
         cfg.retries = urllib3.Retry(total=0, raise_on_redirect=False)
@@ -138,14 +110,9 @@ class KubeRayHook(KubernetesHook):
 
         :raises KubeRayConnectionError: naming the connection and the field at fault.
         """
-        from airflow_provider_kuberay.specs.names import validate_namespace
-
         with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
             self.api_client  # noqa: B018 -- builds the client's configuration, no request
-            namespace = self.get_namespace()
-            if namespace:
-                validate_namespace(namespace, "namespace")
-            access.check_connection_fields(self.dashboard_access, self._get_field("dashboard_url"), self.conn_id)
+            check_connection_fields(self.conn_extras, self.conn_id)
 
     def get_conn(self) -> client.ApiClient:
         """Return a Kubernetes API client configured from the connection."""
@@ -157,69 +124,44 @@ class KubeRayHook(KubernetesHook):
 
         :param namespace: an explicit namespace; ``None`` means the connection's, else ``default``.
         """
-        return namespace or self.get_namespace() or kr.DEFAULT_NAMESPACE
+        return namespace or self.get_namespace() or ops.kr.DEFAULT_NAMESPACE
 
-    # -- transport ------------------------------------------------------------------------------
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Mapping[str, Any] | None = None,
-        body: Any = None,
-        content_type: str = kr.JSON,
-        timeout: tuple[float, float | None] = REQUEST_TIMEOUT,
-    ) -> urllib3.BaseHTTPResponse:
-        policy = self.retry_policy
-        params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        attempt, reloaded = 0, False
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                return self.api_client.call_api(
-                    path,
-                    method,
-                    query_params=params,
-                    header_params={"Accept": "application/json, */*", "Content-Type": content_type},
-                    body=body,
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                    _request_timeout=timeout,
-                )
-            except ApiException as err:
-                status, text = int(err.status or 0), _text(err.body) or str(err.reason or "")
-                if status == 0:  # TLS failure or a request the client could not build: not transient
-                    raise KubeRayApiError(f"Kubernetes API: cannot {what}: {text}") from err
-                if status == 401 and not reloaded:
-                    # Tokens rotate (service account, exec plugins, kubeconfig files): reload them once.
-                    self.log.info("Kubernetes API answered 401 to %s; reloading the credentials", what)
-                    self._configuration(self.api_client.configuration)
-                    attempt, reloaded = attempt - 1, True
-                    continue
-                retry_after = retry_after_seconds((err.headers or {}).get("Retry-After"))
-                if not kr.is_transient(status) or attempt == policy.attempts:
-                    raise kr.api_error(status, text, what, attempts=attempt, retry_after=retry_after) from err
-                self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
-            except (urllib3.exceptions.HTTPError, OSError) as err:
-                if _is_tls_failure(err):  # a certificate will not verify better on a second try
-                    raise KubeRayApiError(f"Kubernetes API: TLS failure to {what}: {err!r}") from err
-                if attempt == policy.attempts:
-                    raise KubeRayUnavailableError(
-                        f"Kubernetes API unreachable to {what} after {attempt} attempts: {err!r}"
-                    ) from err
-                self.log.warning("Kubernetes API unreachable to %s (%r); retrying (%d)", what, err, attempt)
-            time.sleep(policy.delay(attempt, retry_after))
+    # -- the steps of kube_operations, performed with the kubernetes client ---------------------
+    def _run(self, steps: Steps[T]) -> T:
+        return run_sync(steps, self)
 
-    def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._request(method, path, what=what, **kwargs)
+    def _send_once(self, request: ops.KubeRequest) -> Outcome:
         try:
-            text = _text(response.data)
+            response = self.api_client.call_api(
+                request.path,
+                request.method,
+                _request_timeout=_TIMEOUTS[request.timeout],
+                **request.call_api_arguments(),
+            )
+        except ApiException as err:  # the client raises for every answer but 2xx
+            return ops.api_exception_outcome(err, _text(err.body))
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            return NoAnswer(err, tls=_is_tls_failure(err))
+        return Answer(response.status, response)
+
+    def _pause(self, seconds: float, why: str) -> None:
+        if why:
+            self.log.warning("%s", why)
+        time.sleep(seconds)
+
+    def _reload_credentials(self, why: str) -> None:
+        self.log.info("%s", why)
+        self._configuration(self.api_client.configuration)
+
+    def _read_body(self, response: Any) -> str:
+        try:
+            return _text(response.data)
         finally:
             response.release_conn()
-        return dict(json.loads(text)) if text.strip() else {}
+
+    def _api_server_access(self) -> access.ApiServerAccess:
+        cfg = self.api_client.configuration
+        return access.access_from_configuration(cfg, cfg.auth_settings())
 
     # -- custom objects -------------------------------------------------------------------------
     def create_object(
@@ -235,10 +177,7 @@ class KubeRayHook(KubernetesHook):
         :raises KubeRayConflictError: the object exists already (also when a retried create had in fact
             succeeded: adopt the object by name).
         """
-        resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
-        what = f"create {kind} {ns}/{kr.object_name(body)}" + (" (dry run)" if dry_run else "")
-        query = {"dryRun": "All"} if dry_run else None
-        return self._json("POST", resource.collection_path(ns), what=what, query=query, body=kr.with_kind(kind, body))
+        return self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run))
 
     def get_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         """
@@ -246,15 +185,11 @@ class KubeRayHook(KubernetesHook):
 
         :raises KubeRayNotFoundError: it does not exist.
         """
-        resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
-        return self._json("GET", resource.object_path(ns, name), what=f"get {kind} {ns}/{name}")
+        return self._run(ops.get_object(self.retry_policy, kind, name, namespace))
 
     def find_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """Return an object, or ``None`` when it does not exist."""
-        try:
-            return self.get_object(kind, name, namespace)
-        except KubeRayNotFoundError:
-            return None
+        return self._run(ops.find_object(self.retry_policy, kind, name, namespace))
 
     def patch_object(self, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """
@@ -262,14 +197,7 @@ class KubeRayHook(KubernetesHook):
 
         :raises KubeRayNotFoundError: it does not exist.
         """
-        resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
-        return self._json(
-            "PATCH",
-            resource.object_path(ns, name),
-            what=f"patch {kind} {ns}/{name}",
-            body=patch,
-            content_type=kr.MERGE_PATCH,
-        )
+        return self._run(ops.patch_object(self.retry_policy, kind, name, patch, namespace))
 
     def delete_object(
         self, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Foreground"
@@ -279,17 +207,7 @@ class KubeRayHook(KubernetesHook):
 
         :param propagation: ``Foreground`` (dependents first), ``Background`` or ``Orphan``.
         """
-        resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
-        try:
-            self._json(
-                "DELETE",
-                resource.object_path(ns, name),
-                what=f"delete {kind} {ns}/{name}",
-                query={"propagationPolicy": propagation},
-            )
-        except KubeRayNotFoundError:
-            return False
-        return True
+        return self._run(ops.delete_object(self.retry_policy, kind, name, namespace, propagation))
 
     def wait_until_deleted(
         self,
@@ -305,12 +223,7 @@ class KubeRayHook(KubernetesHook):
 
         :raises KubeRayTimeoutError: it still exists after ``timeout`` seconds.
         """
-        ns = self.namespace_or_default(namespace)
-        deadline = time.monotonic() + timeout
-        while self.find_object(kind, name, ns) is not None:
-            if time.monotonic() >= deadline:
-                raise KubeRayTimeoutError(f"{kind} {ns}/{name} still exists {timeout:g}s after its deletion")
-            time.sleep(poll_interval)
+        self._run(ops.wait_until_deleted(self.retry_policy, kind, name, namespace, timeout, poll_interval))
 
     def list_objects(
         self, kind: str, namespace: str | None = None, *, label_selector: str | None = None
@@ -320,11 +233,7 @@ class KubeRayHook(KubernetesHook):
 
         :param label_selector: e.g. ``app=x,tier!=web``.
         """
-        resource, ns = kr.resource_for(kind), self.namespace_or_default(namespace)
-        answer = self._json(
-            "GET", resource.collection_path(ns), what=f"list {kind} in {ns}", query={"labelSelector": label_selector}
-        )
-        return list(answer.get("items") or [])
+        return self._run(ops.list_objects(self.retry_policy, kind, namespace, label_selector))
 
     # -- pods, logs, events, config maps --------------------------------------------------------
     def list_pods(self, namespace: str | None = None, *, label_selector: str) -> list[dict[str, Any]]:
@@ -333,14 +242,7 @@ class KubeRayHook(KubernetesHook):
 
         :param label_selector: the selector (required: never list every pod of a namespace).
         """
-        ns = self.namespace_or_default(namespace)
-        answer = self._json(
-            "GET",
-            kr.core_path(ns, "pods"),
-            what=f"list pods {label_selector!r} in {ns}",
-            query={"labelSelector": label_selector},
-        )
-        return list(answer.get("items") or [])
+        return self._run(ops.list_pods(self.retry_policy, namespace, label_selector))
 
     def read_pod_log(
         self, name: str, namespace: str | None = None, *, container: str | None = None, tail_lines: int | None = None
@@ -351,17 +253,7 @@ class KubeRayHook(KubernetesHook):
         :param container: the container (needed when the pod has several).
         :param tail_lines: only the last lines.
         """
-        ns = self.namespace_or_default(namespace)
-        response = self._request(
-            "GET",
-            kr.core_path(ns, "pods", name, "log"),
-            what=f"read the log of pod {ns}/{name}",
-            query={"container": container, "tailLines": tail_lines},
-        )
-        try:
-            return _text(response.data)
-        finally:
-            response.release_conn()
+        return self._run(ops.read_pod_log(self.retry_policy, name, namespace, container, tail_lines))
 
     def stream_pod_log(self, name: str, namespace: str | None = None, *, container: str | None = None) -> Iterator[str]:
         """
@@ -369,24 +261,12 @@ class KubeRayHook(KubernetesHook):
 
         :param container: the container (needed when the pod has several).
         """
-        ns = self.namespace_or_default(namespace)
-        response = self._request(
-            "GET",
-            kr.core_path(ns, "pods", name, "log"),
-            what=f"follow the log of pod {ns}/{name}",
-            query={"container": container, "follow": "true"},
-            timeout=STREAM_TIMEOUT,
-        )
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
+        response, _ = self._run(ops.open_pod_log(self.retry_policy, name, namespace, container))
+        lines = ops.LineSplitter()
         try:
             for chunk in response.stream(2**16):
-                pending += decoder.decode(chunk)
-                *lines, pending = pending.split("\n")
-                yield from lines
-            pending += decoder.decode(b"", final=True)
-            if pending:
-                yield pending
+                yield from lines.feed(chunk)
+            yield from lines.end()
         finally:
             response.release_conn()
 
@@ -399,14 +279,7 @@ class KubeRayHook(KubernetesHook):
         :param kind: the object's kind, to tell apart objects of the same name.
         :param limit: how many of the newest events to return.
         """
-        ns = self.namespace_or_default(namespace)
-        answer = self._json(
-            "GET",
-            kr.core_path(ns, "events"),
-            what=f"list the events of {kind or 'object'} {ns}/{name}",
-            query={"fieldSelector": kr.events_field_selector(name, kind)},
-        )
-        return kr.newest_events(list(answer.get("items") or []), limit)
+        return self._run(ops.list_events(self.retry_policy, name, namespace, kind, limit))
 
     def create_config_map(
         self,
@@ -423,18 +296,11 @@ class KubeRayHook(KubernetesHook):
         :param owner: an object that owns it (deleted with it), e.g. the RayJob as returned by the API.
         :raises KubeRayConflictError: it exists already.
         """
-        ns = self.namespace_or_default(namespace)
-        body = kr.config_map_body(name, data, ns, owner, labels)
-        return self._json("POST", kr.core_path(ns, "configmaps"), what=f"create ConfigMap {ns}/{name}", body=body)
+        return self._run(ops.create_config_map(self.retry_policy, name, data, namespace, owner, labels))
 
     def delete_config_map(self, name: str, namespace: str | None = None) -> bool:
         """Delete a ConfigMap; returns ``False`` if it did not exist."""
-        ns = self.namespace_or_default(namespace)
-        try:
-            self._json("DELETE", kr.core_path(ns, "configmaps", name), what=f"delete ConfigMap {ns}/{name}")
-        except KubeRayNotFoundError:
-            return False
-        return True
+        return self._run(ops.delete_config_map(self.retry_policy, name, namespace))
 
     # -- dashboards -----------------------------------------------------------------------------
     def dashboard_endpoint(self, cluster_name: str, namespace: str | None = None) -> DashboardEndpoint:
@@ -444,34 +310,11 @@ class KubeRayHook(KubernetesHook):
         :param cluster_name: the RayCluster.
         :param namespace: its namespace (default: the connection's).
         """
-        ns = self.namespace_or_default(namespace)
-        mode = access.effective_mode(self.dashboard_access, in_pod=access.running_in_pod())
-        service = None
-        api_server = None
-        if mode in ("direct", "proxy"):
-            service = access.head_service_name(cluster_name, self.find_object("RayCluster", cluster_name, ns))
-        if mode == "proxy":
-            cfg = self.api_client.configuration
-            api_server = access.access_from_configuration(cfg, cfg.auth_settings())
-        endpoint = access.endpoint_for(
-            mode,
-            cluster_name=cluster_name,
-            namespace=ns,
-            service=service,
-            access=api_server,
-            url_template=self._get_field("dashboard_url"),
-            conn_id=self.conn_id,
-        )
-        access.mask_endpoint_secrets(endpoint)
-        return endpoint
+        return self._run(ops.dashboard_endpoint(self.retry_policy, cluster_name, namespace, self.conn_id))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the API server answers (the connection form's Test button)."""
-        try:
-            version = self._json("GET", "/version", what="read the server version")
-        except Exception as err:
-            return False, str(err)
-        return True, f"Kubernetes {version.get('gitVersion', '?')} reachable"
+        return self._run(ops.connection_test(self.retry_policy))
 
 
 def _is_tls_failure(err: BaseException) -> bool:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
-from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Imported with the module, not inside coroutines: an import would block the triggerer's loop.
 import aiohttp
@@ -17,31 +16,48 @@ from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from airflow_provider_kuberay.exceptions import (
-    KubeRayApiError,
-    KubeRayNotFoundError,
-    KubeRayUnavailableError,
-)
+from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavailableError
 from airflow_provider_kuberay.hooks import dashboard_access as access
+from airflow_provider_kuberay.hooks import kube_operations as ops
 from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
-from airflow_provider_kuberay.hooks.connection_fields import as_flag, tls_off_warning
+from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
-from airflow_provider_kuberay.hooks.kubeconfig_check import check_kubeconfig
-from airflow_provider_kuberay.hooks.kubeconfig_memory import in_memory_credentials, mask_kubeconfig_secrets
-from airflow_provider_kuberay.hooks.retry import RetryPolicy, retry_after_seconds
+from airflow_provider_kuberay.hooks.kube_client_plan import (
+    KubeClientPlan,
+    KubeRayConnectionMixin,
+    check_connection_fields,
+    connection_field,
+)
+from airflow_provider_kuberay.hooks.retry import (
+    Answer,
+    NoAnswer,
+    Outcome,
+    RetryPolicy,
+    one_request_per_attempt,
+    retry_after_seconds,
+)
+from airflow_provider_kuberay.hooks.steps import Steps, run_async, send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
+
+T = TypeVar("T")
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 # A followed log may stay silent for hours; only connecting has a deadline.
 STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)
 # The API server ends a watch after timeoutSeconds; the client allows a margin beyond it.
-WATCH_SECONDS = 290
+WATCH_SECONDS = ops.WATCH_SECONDS
 WATCH_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=WATCH_SECONDS + 30)
+_TIMEOUTS = {ops.REQUEST: REQUEST_TIMEOUT, ops.STREAM: STREAM_TIMEOUT, ops.WATCH: WATCH_TIMEOUT}
 # A watch stream that ends without a single event is retried after this pause, never in a hot loop.
 EMPTY_WATCH_PAUSE = 0.2
+# The ways a stream breaks off mid-way.
+_BROKEN_STREAM = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
 
-class KubeRayAsyncHook(AsyncKubernetesHook):
+class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
     """
     Kubernetes access for KubeRay resources from an event loop, with the credentials handling of
     ``cncf.kubernetes``'s ``AsyncKubernetesHook`` (the connection is read with the async getter).
@@ -53,31 +69,22 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             async for event_type, obj in hook.watch_objects("RayJob", "ml", name="train"):
                 ...
 
-    Methods mirror :class:`KubeRayHook` and return plain dicts; errors are the same
-    :class:`KubeRayApiError` subclasses.
+    It offers every operation of :class:`KubeRayHook`, awaited, with the same names, arguments and
+    errors (both run the same :mod:`~airflow_provider_kuberay.hooks.kube_operations`), and a watch.
 
     :param kuberay_conn_id: id of a ``kuberay`` connection (``None``: default credentials).
     :param retry_policy: retries for transient failures.
     :param kwargs: ``config_dict``, ``config_file``, ``cluster_context``, ``in_cluster``, ``disable_verify_ssl``.
     """
 
-    conn_name_attr = "kuberay_conn_id"
-    default_conn_name = "kuberay_default"
-    conn_type = "kuberay"
     hook_name = "KubeRay (Kubernetes, async)"
+    # Built inside the first coroutine that needs them.
+    _api: async_client.ApiClient | None = None
+    _plan: KubeClientPlan | None = None
 
-    def __init__(
-        self,
-        kuberay_conn_id: str | None = default_conn_name,
-        *,
-        retry_policy: RetryPolicy | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("kubernetes_conn_id", None)
-        super().__init__(conn_id=kuberay_conn_id, **kwargs)
-        self.kuberay_conn_id = kuberay_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
-        self._api: async_client.ApiClient | None = None
+    def _default_retry_policy(self) -> RetryPolicy:
+        # Named in this module, where tests of the triggers make the default policy fast.
+        return RetryPolicy()
 
     async def __aenter__(self) -> KubeRayAsyncHook:
         return self
@@ -113,12 +120,20 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
             raise
 
     async def _get_field(self, field_name: str) -> Any:
-        extras = await self.get_conn_extras()
-        prefixed = f"extra__{self.conn_type}__{field_name}"
-        if extras.get(field_name) in (None, "") and extras.get(prefixed) not in (None, ""):
-            return extras[prefixed]
-        value = await super()._get_field(field_name)
-        return None if value == "" else value
+        return connection_field(await self.get_conn_extras(), field_name)
+
+    async def client_plan(self) -> KubeClientPlan:
+        """How the connection configures the client (read once; a bad field raises here, naming it)."""
+        if self._plan is None:
+            self._plan = KubeClientPlan.from_connection(
+                await self.get_conn_extras(),
+                cluster_context=self.cluster_context,
+                config_file=self.config_file,
+                config_dict=self.config_dict,
+                in_cluster=self.in_cluster,
+                disable_verify_ssl=self.disable_verify_ssl,
+            )
+        return self._plan
 
     async def _configuration(self, cfg: async_client.Configuration | None = None) -> async_client.Configuration:
         # Bad fields fail here, before any request, with one message naming the connection and field.
@@ -130,43 +145,33 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
 
     async def _load_configuration(self, cfg: async_client.Configuration | None) -> async_client.Configuration:
         cfg = cfg or self.client_configuration or async_client.Configuration()
-        context = self._coalesce_param(self.cluster_context, await self._get_field("cluster_context"))
-        path = self._coalesce_param(self.config_file, await self._get_field("kube_config_path"))
-        inline = await self._get_field("kube_config")
-        in_cluster = self._coalesce_param(self.in_cluster, as_flag(await self._get_field("in_cluster"), "in_cluster"))
-        source = kr.config_source(
-            in_cluster=in_cluster, kube_config=inline, kube_config_path=path, config_dict=self.config_dict
-        )
-        self._is_in_cluster = source == "in_cluster"
-        if source == "in_cluster":
-            async_config.load_incluster_config(client_configuration=cfg)
-        elif source == "kube_config_path":
+        plan = await self.client_plan()
+        self._is_in_cluster = plan.load_in_cluster(async_config.load_incluster_config, cfg, ConfigException)
+        if self._is_in_cluster:
+            plan.finish(cfg)
+            return cfg
+        if plan.kubeconfig is None:
             await async_config.load_kube_config(
-                config_file=kr.existing_file(path), context=context, client_configuration=cfg
+                config_file=plan.kube_config_path, context=plan.context, client_configuration=cfg
             )
-        elif source in ("kube_config", "config_dict"):
-            document = kr.parse_kubeconfig(inline if source == "kube_config" else self.config_dict)
-            check_kubeconfig(document, context)
-            mask_kubeconfig_secrets(document)
-            document = in_memory_credentials(document)  # keys and certificates never go to disk
-            await async_config.load_kube_config_from_dict(document, context=context, client_configuration=cfg)
         else:
-            try:
-                async_config.load_incluster_config(client_configuration=cfg)
-                self._is_in_cluster = True
-            except ConfigException:
-                await async_config.load_kube_config(context=context, client_configuration=cfg)
-        disable_verify = self._coalesce_param(
-            self.disable_verify_ssl, as_flag(await self._get_field("disable_verify_ssl"), "disable_verify_ssl")
-        )
-        if disable_verify is True:
-            cfg.verify_ssl = False
+            await async_config.load_kube_config_from_dict(
+                plan.kubeconfig, context=plan.context, client_configuration=cfg
+            )
+        plan.finish(cfg)
         return cfg
+
+    async def check_connection(self) -> None:
+        """:meth:`KubeRayHook.check_connection`, without blocking the event loop."""
+        with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
+            await self.api_client_async()
+            check_connection_fields(await self.get_conn_extras(), self.conn_id)
 
     async def api_client_async(self) -> async_client.ApiClient:
         """The API client of this hook, built on first use (inside the running loop)."""
         if self._api is None:
             self._api = async_client.ApiClient(configuration=await self._configuration())
+            one_request_per_attempt(self._api.rest_client.pool_manager)
         return self._api
 
     async def namespace_or_default(self, namespace: str | None) -> str:
@@ -177,102 +182,90 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         """How Ray dashboards are reached: ``auto``, ``proxy``, ``direct`` or ``url``."""
         return access.parse_access_mode(await self._get_field("dashboard_access"), self.conn_id)
 
-    # -- transport ------------------------------------------------------------------------------
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: Mapping[str, Any] | None = None,
-        body: Any = None,
-        content_type: str = kr.JSON,
-        timeout: aiohttp.ClientTimeout = REQUEST_TIMEOUT,
-        retry: bool = True,
-    ) -> aiohttp.ClientResponse:
-        api = await self.api_client_async()
-        attempts = self.retry_policy.attempts if retry else 1
-        params = [(k, str(v)) for k, v in (query or {}).items() if v is not None]
-        attempt, reloaded = 0, False
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                response: aiohttp.ClientResponse = await api.call_api(
-                    path,
-                    method,
-                    query_params=params,
-                    header_params={"Accept": "application/json, */*", "Content-Type": content_type},
-                    body=body,
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                    _request_timeout=timeout,
-                )
-            except ApiException as err:
-                raise KubeRayApiError(f"Kubernetes API: cannot {what}: {err.reason}") from err
-            except aiohttp.ClientSSLError as err:  # a certificate will not verify better on a second try
-                raise KubeRayApiError(f"Kubernetes API: TLS failure to {what}: {err!r}") from err
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
-                if attempt == attempts:
-                    raise KubeRayUnavailableError(
-                        f"Kubernetes API unreachable to {what} after {attempt} attempts: {err!r}"
-                    ) from err
-                self.log.warning("Kubernetes API unreachable to %s (%r); retrying (%d)", what, err, attempt)
-            else:
-                if 200 <= response.status < 300:
-                    return response
-                status = response.status
-                try:
-                    text = await response.text(errors="replace")
-                finally:
-                    response.release()
-                if status == 401 and not reloaded:
-                    # Tokens rotate (service account, exec plugins, kubeconfig files): reload them once.
-                    self.log.info("Kubernetes API answered 401 to %s; reloading the credentials", what)
-                    await self._configuration(api.configuration)
-                    attempt, reloaded = attempt - 1, True
-                    continue
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                if not kr.is_transient(status) or attempt == attempts:
-                    raise kr.api_error(status, text, what, attempts=attempt, retry_after=retry_after)
-                self.log.warning("Kubernetes API answered %s to %s; retrying (%d)", status, what, attempt)
-            await asyncio.sleep(self.retry_policy.delay(attempt, retry_after))
+    # -- the steps of kube_operations, performed with kubernetes_asyncio -----------------------
+    async def _run(self, steps: Steps[T]) -> T:
+        return await run_async(steps, self)
 
-    async def _json(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._request(method, path, what=what, **kwargs)
+    async def _send_once(self, request: ops.KubeRequest) -> Outcome:
+        api = await self.api_client_async()
+        try:
+            response: aiohttp.ClientResponse = await api.call_api(
+                request.path,
+                request.method,
+                _request_timeout=_TIMEOUTS[request.timeout],
+                **request.call_api_arguments(),
+            )
+        except ApiException as err:
+            return ops.api_exception_outcome(err, str(err.body or ""))
+        except aiohttp.ClientSSLError as err:
+            return NoAnswer(err, tls=True)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            return NoAnswer(err)
+        if 200 <= response.status < 300:
+            return Answer(response.status, response)
         try:
             text = await response.text(errors="replace")
         finally:
             response.release()
-        return dict(json.loads(text)) if text.strip() else {}
+        return Answer(response.status, text=text, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
 
-    # -- custom objects -------------------------------------------------------------------------
+    async def _pause(self, seconds: float, why: str) -> None:
+        if why:
+            self.log.warning("%s", why)
+        await asyncio.sleep(seconds)
+
+    async def _reload_credentials(self, why: str) -> None:
+        self.log.info("%s", why)
+        await self._configuration((await self.api_client_async()).configuration)
+
+    async def _read_body(self, response: Any) -> str:
+        try:
+            return str(await response.text(errors="replace"))
+        finally:
+            response.release()
+
+    async def _api_server_access(self) -> access.ApiServerAccess:
+        cfg = (await self.api_client_async()).configuration
+        return access.access_from_configuration(cfg, await cfg.auth_settings())
+
+    # -- custom objects (see KubeRayHook for the details) --------------------------------------
+    async def create_object(
+        self, kind: str, body: dict[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Create a RayCluster, RayJob or RayService (:meth:`KubeRayHook.create_object`)."""
+        return await self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run))
+
     async def get_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
-        """
-        Return an object.
-
-        :raises KubeRayNotFoundError: it does not exist.
-        """
-        resource, ns = kr.resource_for(kind), await self.namespace_or_default(namespace)
-        return await self._json("GET", resource.object_path(ns, name), what=f"get {kind} {ns}/{name}")
+        """Return an object; :class:`KubeRayNotFoundError` when it does not exist."""
+        return await self._run(ops.get_object(self.retry_policy, kind, name, namespace))
 
     async def find_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """Return an object, or ``None`` when it does not exist."""
-        try:
-            return await self.get_object(kind, name, namespace)
-        except KubeRayNotFoundError:
-            return None
+        return await self._run(ops.find_object(self.retry_policy, kind, name, namespace))
+
+    async def patch_object(
+        self, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Apply a JSON merge patch and return the object (:meth:`KubeRayHook.patch_object`)."""
+        return await self._run(ops.patch_object(self.retry_policy, kind, name, patch, namespace))
+
+    async def delete_object(
+        self, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Foreground"
+    ) -> bool:
+        """Ask for an object's deletion; ``False`` if it did not exist (:meth:`KubeRayHook.delete_object`)."""
+        return await self._run(ops.delete_object(self.retry_policy, kind, name, namespace, propagation))
+
+    async def wait_until_deleted(
+        self, kind: str, name: str, namespace: str | None = None, *, timeout: float = 300, poll_interval: float = 2
+    ) -> None:
+        """Wait until an object is gone; :class:`KubeRayTimeoutError` after ``timeout`` seconds."""
+        await self._run(ops.wait_until_deleted(self.retry_policy, kind, name, namespace, timeout, poll_interval))
 
     async def list_objects(
         self, kind: str, namespace: str | None = None, *, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         """Return the objects of a kind in a namespace, optionally by label selector."""
-        resource, ns = kr.resource_for(kind), await self.namespace_or_default(namespace)
-        answer = await self._json(
-            "GET", resource.collection_path(ns), what=f"list {kind} in {ns}", query={"labelSelector": label_selector}
-        )
-        return list(answer.get("items") or [])
+        return await self._run(ops.list_objects(self.retry_policy, kind, namespace, label_selector))
 
     async def watch_objects(
         self,
@@ -298,8 +291,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         :param label_selector: only objects matching it.
         :param on_listed: called after each list's objects were yielded (the watch is then complete).
         """
-        resource, ns = kr.resource_for(kind), await self.namespace_or_default(namespace)
-        path = resource.collection_path(ns)
+        ns = await self.namespace_or_default(namespace)
         selectors = {"labelSelector": label_selector, "fieldSelector": f"metadata.name={name}" if name else None}
         what = f"watch {kind} in {ns}" + (f" named {name}" if name else "")
         version: str | None = None
@@ -308,7 +300,9 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         while True:
             try:
                 if version is None:
-                    listing = await self._json("GET", path, what=f"list {kind} in {ns}", query=selectors, retry=False)
+                    listing = await self._run(
+                        ops.call_json(self.retry_policy, ops.list_request(kind, ns, selectors), attempts=1)
+                    )
                     version = str((listing.get("metadata") or {}).get("resourceVersion") or "") or None
                     current = {kr.object_name(item): item for item in listing.get("items") or []}
                     for gone in [n for n in known if n not in current]:
@@ -320,7 +314,7 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                     if on_listed is not None:
                         on_listed()
                 received = False
-                async for event_type, obj in self._watch_stream(path, version, selectors, what):
+                async for event_type, obj in self._watch_stream(ops.watch_request(kind, ns, selectors, version, what)):
                     received = True
                     failures = 0
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
@@ -350,17 +344,9 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                 self.log.warning("%s interrupted (%s); retrying (%d)", what, err, failures)
                 await asyncio.sleep(self.retry_policy.delay(failures, err.retry_after))
 
-    async def _watch_stream(
-        self, path: str, version: str | None, selectors: Mapping[str, str | None], what: str
-    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
-        query = {
-            **selectors,
-            "watch": "true",
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": WATCH_SECONDS,
-            "resourceVersion": version,
-        }
-        response = await self._request("GET", path, what=what, query=query, timeout=WATCH_TIMEOUT, retry=False)
+    async def _watch_stream(self, request: ops.KubeRequest) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        what = request.what
+        response = await self._run(send(request, self.retry_policy, attempts=1))
         try:
             async for line in response.content:
                 if not line.strip():
@@ -376,65 +362,37 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
                         raise _Gone()
                     raise kr.api_error(code, json.dumps(obj), what)
                 yield event_type, obj
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+        except _BROKEN_STREAM as err:
             raise KubeRayUnavailableError(f"{what}: the stream broke: {err!r}") from err
         finally:
             response.release()
 
-    # -- pods, logs, events ---------------------------------------------------------------------
+    # -- pods, logs, events, config maps --------------------------------------------------------
     async def list_pods(self, namespace: str | None = None, *, label_selector: str) -> list[dict[str, Any]]:
         """Return the pods matching a label selector, e.g. ``ray.io/cluster=my-cluster``."""
-        ns = await self.namespace_or_default(namespace)
-        answer = await self._json(
-            "GET",
-            kr.core_path(ns, "pods"),
-            what=f"list pods {label_selector!r} in {ns}",
-            query={"labelSelector": label_selector},
-        )
-        return list(answer.get("items") or [])
+        return await self._run(ops.list_pods(self.retry_policy, namespace, label_selector))
 
     async def read_pod_log(
         self, name: str, namespace: str | None = None, *, container: str | None = None, tail_lines: int | None = None
     ) -> str:
         """Return a pod's log (``tail_lines``: only the last lines)."""
-        ns = await self.namespace_or_default(namespace)
-        response = await self._request(
-            "GET",
-            kr.core_path(ns, "pods", name, "log"),
-            what=f"read the log of pod {ns}/{name}",
-            query={"container": container, "tailLines": tail_lines},
-        )
-        try:
-            return await response.text(errors="replace")
-        finally:
-            response.release()
+        return await self._run(ops.read_pod_log(self.retry_policy, name, namespace, container, tail_lines))
 
     async def stream_pod_log(
         self, name: str, namespace: str | None = None, *, container: str | None = None
     ) -> AsyncGenerator[str, None]:
         """Yield a pod's log lines (without line ends) as the container writes them, until it ends."""
-        ns = await self.namespace_or_default(namespace)
-        response = await self._request(
-            "GET",
-            kr.core_path(ns, "pods", name, "log"),
-            what=f"follow the log of pod {ns}/{name}",
-            query={"container": container, "follow": "true"},
-            timeout=STREAM_TIMEOUT,
-        )
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
+        response, what = await self._run(ops.open_pod_log(self.retry_policy, name, namespace, container))
+        lines = ops.LineSplitter()
         try:
             async for chunk in response.content.iter_any():
-                pending += decoder.decode(chunk)
-                *lines, pending = pending.split("\n")
-                for line in lines:
+                for line in lines.feed(chunk):
                     yield line
-            pending += decoder.decode(b"", final=True)
-            if pending:
-                yield pending
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+            for line in lines.end():
+                yield line
+        except _BROKEN_STREAM as err:
             # A cut stream is the API's trouble, told like every other (the partial line is not yielded).
-            raise KubeRayUnavailableError(f"follow the log of pod {ns}/{name}: the stream broke: {err!r}") from err
+            raise KubeRayUnavailableError(f"{what}: the stream broke: {err!r}") from err
         finally:
             response.release()
 
@@ -442,38 +400,27 @@ class KubeRayAsyncHook(AsyncKubernetesHook):
         self, name: str, namespace: str | None = None, *, kind: str | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:
         """Return the newest events about an object, oldest first; ``lastTimestamp`` is always filled."""
-        ns = await self.namespace_or_default(namespace)
-        answer = await self._json(
-            "GET",
-            kr.core_path(ns, "events"),
-            what=f"list the events of {kind or 'object'} {ns}/{name}",
-            query={"fieldSelector": kr.events_field_selector(name, kind)},
-        )
-        return kr.newest_events(list(answer.get("items") or []), limit)
+        return await self._run(ops.list_events(self.retry_policy, name, namespace, kind, limit))
+
+    async def create_config_map(
+        self, name: str, data: dict[str, str], namespace: str | None = None, **options: Unpack[ops.ConfigMapOptions]
+    ) -> dict[str, Any]:
+        """Create a ConfigMap; ``owner`` and ``labels`` as in :meth:`KubeRayHook.create_config_map`."""
+        owner, labels = options.get("owner"), options.get("labels")
+        return await self._run(ops.create_config_map(self.retry_policy, name, data, namespace, owner, labels))
+
+    async def delete_config_map(self, name: str, namespace: str | None = None) -> bool:
+        """Delete a ConfigMap; returns ``False`` if it did not exist."""
+        return await self._run(ops.delete_config_map(self.retry_policy, name, namespace))
 
     # -- dashboards -----------------------------------------------------------------------------
     async def dashboard_endpoint(self, cluster_name: str, namespace: str | None = None) -> DashboardEndpoint:
         """How to reach the Ray dashboard of a RayCluster, following the connection's ``dashboard_access``."""
-        ns = await self.namespace_or_default(namespace)
-        mode = access.effective_mode(await self.dashboard_access(), in_pod=access.running_in_pod())
-        service = None
-        api_server = None
-        if mode in ("direct", "proxy"):
-            service = access.head_service_name(cluster_name, await self.find_object("RayCluster", cluster_name, ns))
-        if mode == "proxy":
-            cfg = (await self.api_client_async()).configuration
-            api_server = access.access_from_configuration(cfg, await cfg.auth_settings())
-        endpoint = access.endpoint_for(
-            mode,
-            cluster_name=cluster_name,
-            namespace=ns,
-            service=service,
-            access=api_server,
-            url_template=await self._get_field("dashboard_url"),
-            conn_id=self.conn_id,
-        )
-        access.mask_endpoint_secrets(endpoint)
-        return endpoint
+        return await self._run(ops.dashboard_endpoint(self.retry_policy, cluster_name, namespace, self.conn_id))
+
+    async def test_connection(self) -> tuple[bool, str]:
+        """Check that the API server answers."""
+        return await self._run(ops.connection_test(self.retry_policy))
 
 
 class _Gone(Exception):

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_kuberay.exceptions import RayDashboardError
 from airflow_provider_kuberay.hooks import ray_jobs_api as api
 from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
-from airflow_provider_kuberay.hooks.retry import is_transient_status
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, retry_after_seconds
 from airflow_provider_kuberay.hooks.runtime_env import local_packages, with_uploaded_packages
+from airflow_provider_kuberay.hooks.steps import run_sync, send
 
 if TYPE_CHECKING:
     import requests
@@ -25,7 +26,8 @@ class RayDashboardHook(RayDashboardHookBase):
     The ``ray_dashboard`` connection holds the dashboard URL as host, an optional bearer token as
     password, and extras ``headers``, ``verify_ssl`` (true by default), ``ca_bundle_path``, ``timeout``.
     Transient failures (connection errors, 429, 5xx) are retried with jittered backoff, a bounded
-    number of times; every other error surfaces with the dashboard's own message.
+    number of times, waiting at least what a ``Retry-After`` header asks (capped); every other error
+    surfaces with the dashboard's own message.
 
     :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection.
     :param dashboard_url: a dashboard URL overriding the connection's host.
@@ -52,39 +54,33 @@ class RayDashboardHook(RayDashboardHookBase):
             self._session.close()
             self._session = None
 
-    def _send(self, request: api.ApiRequest) -> tuple[int, str]:
+    # -- the steps of hooks.steps.send, performed with requests ---------------------------------
+    def _send_once(self, call: api.DashboardCall) -> Outcome:
         import requests
 
-        session, endpoint, policy = self.get_conn(), self.endpoint, self.retry_policy
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                response = session.request(
-                    request.method,
-                    endpoint.join(request.path),
-                    json=request.json,
-                    data=request.data,
-                    timeout=endpoint.timeout,
-                    # Per request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
-                    verify=endpoint.verify,
-                    cert=endpoint.client_cert,
-                )
-                status, text = response.status_code, response.text
-            except (requests.ConnectionError, requests.Timeout) as err:
-                if attempt == policy.attempts:
-                    raise RayDashboardError(
-                        f"Ray dashboard at {endpoint.url} unreachable for the {request.what} "
-                        f"after {attempt} attempts: {err!r}"
-                    ) from err
-            else:
-                retryable = is_transient_status(status) and not api.is_duplicate_submission(status, text)
-                if not retryable or attempt == policy.attempts:
-                    return status, text
-            time.sleep(policy.backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        endpoint, request = self.endpoint, call.request
+        try:
+            response = self.get_conn().request(
+                request.method,
+                endpoint.join(request.path),
+                json=request.json,
+                data=request.data,
+                timeout=endpoint.timeout,
+                # Per request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+                verify=endpoint.verify,
+                cert=endpoint.client_cert,
+            )
+        except (requests.ConnectionError, requests.Timeout) as err:
+            return NoAnswer(err)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return Answer(response.status_code, response.text, response.text, retry_after)
+
+    def _pause(self, seconds: float, why: str) -> None:
+        self.log.warning("%s", why)
+        time.sleep(seconds)
 
     def _call(self, request: api.ApiRequest) -> Any:
-        status, text = self._send(request)
-        api.raise_for_answer(request, status, text, url=self.endpoint_url, attempts=self.retry_policy.attempts)
+        text = run_sync(send(api.DashboardCall(request, self.endpoint.url), self.retry_policy), self)
         return json.loads(text) if text.strip() else None
 
     def submit_job(self, *, entrypoint: str, submission_id: str, **options: Any) -> str:
@@ -141,12 +137,14 @@ class RayDashboardHook(RayDashboardHookBase):
         uploaded: dict[str, str] = {}
         for package in local_packages(runtime_env):
             uri, content = package.build(excludes)
-            status, _ = self._send(api.package_exists(uri))
-            if status == 404:
+            try:
+                self._call(api.package_exists(uri))
+            except RayDashboardError as err:
+                if err.http_status != 404:
+                    raise
                 self.log.info("Uploading %s (%s, %d bytes) as %s", package.field, package.path, len(content), uri)
                 self._call(api.upload_package(uri, content))
             else:
-                self._call(api.package_exists(uri))  # raises on anything but 200
                 self.log.info("%s %s is on the cluster already as %s", package.field, package.path, uri)
             uploaded[package.field] = uri
         return with_uploaded_packages(runtime_env, uploaded)

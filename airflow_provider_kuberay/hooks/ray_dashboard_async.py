@@ -15,7 +15,8 @@ import aiohttp
 from airflow_provider_kuberay.exceptions import RayDashboardError
 from airflow_provider_kuberay.hooks import ray_jobs_api as api
 from airflow_provider_kuberay.hooks.ray_dashboard_base import RayDashboardHookBase
-from airflow_provider_kuberay.hooks.retry import is_transient_status
+from airflow_provider_kuberay.hooks.retry import Answer, NoAnswer, Outcome, one_request_per_attempt, retry_after_seconds
+from airflow_provider_kuberay.hooks.steps import run_async, send
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
@@ -70,33 +71,29 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
                 timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
                 connector=aiohttp.TCPConnector(ssl=_ssl_setting(endpoint)),
             )
+            one_request_per_attempt(self._session)
         return self._session, endpoint
 
-    async def _send(self, request: api.ApiRequest) -> tuple[int, str]:
+    # -- the steps of hooks.steps.send, performed with aiohttp ----------------------------------
+    async def _send_once(self, call: api.DashboardCall) -> Outcome:
         session, endpoint = await self._client()
-        policy = self.retry_policy
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                async with session.request(
-                    request.method, endpoint.join(request.path), json=request.json, data=request.data
-                ) as response:
-                    status, text = response.status, await response.text()
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
-                if attempt == policy.attempts:
-                    raise RayDashboardError(
-                        f"Ray dashboard at {endpoint.url} unreachable for the {request.what} "
-                        f"after {attempt} attempts: {err!r}"
-                    ) from err
-            else:
-                retryable = is_transient_status(status) and not api.is_duplicate_submission(status, text)
-                if not retryable or attempt == policy.attempts:
-                    return status, text
-            await asyncio.sleep(policy.backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        request = call.request
+        try:
+            async with session.request(
+                request.method, endpoint.join(request.path), json=request.json, data=request.data
+            ) as response:
+                text = await response.text()
+                return Answer(response.status, text, text, retry_after_seconds(response.headers.get("Retry-After")))
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+            return NoAnswer(err)
+
+    async def _pause(self, seconds: float, why: str) -> None:
+        self.log.warning("%s", why)
+        await asyncio.sleep(seconds)
 
     async def _call(self, request: api.ApiRequest) -> Any:
-        status, text = await self._send(request)
-        api.raise_for_answer(request, status, text, url=self.endpoint_url, attempts=self.retry_policy.attempts)
+        _, endpoint = await self._client()
+        text = await run_async(send(api.DashboardCall(request, endpoint.url), self.retry_policy), self)
         return json.loads(text) if text.strip() else None
 
     async def submit_job(self, *, entrypoint: str, submission_id: str, **options: Any) -> str:

@@ -1,8 +1,8 @@
 """
 The Ray dashboard's Jobs and Serve REST API, without I/O.
 
-Builders return :class:`ApiRequest` values; :func:`raise_for_answer` turns an error answer into
-the matching exception. The sync and async hooks only move bytes.
+Builders return :class:`ApiRequest` values; :class:`DashboardCall` says which answers to retry
+and which exception each error answer raises. The sync and async hooks only move bytes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from airflow_provider_kuberay.exceptions import (
     RayJobNotFoundError,
 )
 from airflow_provider_kuberay.hooks.rbac_hint import missing_permission
-from airflow_provider_kuberay.hooks.retry import is_transient_status
+from airflow_provider_kuberay.hooks.retry import Answer, is_transient_status
 
 # Ray's answer to a second submission with the same id (400 in older Ray, 500 in newer).
 _DUPLICATE_MARKER = "already exists"
@@ -161,20 +161,68 @@ def raise_for_answer(
     :param url: the dashboard's URL, named in errors.
     :param attempts: how many times the request was sent (named when a transient error persisted).
     """
-    if 200 <= status_code < 300:
-        return
+    if not 200 <= status_code < 300:
+        raise answer_error(request, status_code, text, url=url, attempts=attempts)
+
+
+def answer_error(
+    request: ApiRequest, status_code: int, text: str, *, url: str | None = None, attempts: int = 1
+) -> RayDashboardError:
+    """The exception matching an error answer (parameters as :func:`raise_for_answer`)."""
     detail = _last_line(text)
     if status_code == 404 and request.path.startswith("/api/jobs/"):
-        raise RayJobNotFoundError(f"Ray dashboard has no {request.what}: {detail}", status_code)
+        return RayJobNotFoundError(f"Ray dashboard has no {request.what}: {detail}", status_code)
     if request.method == "POST" and request.path == "/api/jobs/" and is_duplicate_submission(status_code, text):
-        raise DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
+        return DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
     if status_code == 403 and (hint := missing_permission(text)):
         detail = hint  # the API server's proxy refused: say which permission the Role lacks
     where = f" at {url}" if url else ""
     retried = f" after {attempts} attempts" if attempts > 1 and is_transient_status(status_code) else ""
-    raise RayDashboardError(
+    return RayDashboardError(
         f"Ray dashboard{where} answered HTTP {status_code} to the {request.what}{retried}: {detail}", status_code
     )
+
+
+@dataclass(frozen=True)
+class DashboardCall:
+    """
+    A request to a dashboard, with the rules of its answers (a :class:`~.retry.CallRules`): 429 and
+    5xx are retried, but for a duplicate submission (Ray answers some with 500).
+
+    :param request: the request.
+    :param url: the dashboard's URL, named in errors.
+    """
+
+    request: ApiRequest
+    url: str
+
+    @property
+    def reloads_credentials(self) -> bool:
+        """A dashboard's headers do not rotate: a 401 is final."""
+        return False
+
+    @property
+    def label(self) -> str:
+        """The call in log lines."""
+        return f"Ray dashboard at {self.url}, {self.request.what}"
+
+    def retryable(self, answer: Answer) -> bool:
+        """429 and 5xx, but for a duplicate submission."""
+        return is_transient_status(answer.status) and not is_duplicate_submission(answer.status, answer.text)
+
+    def answer_error(self, answer: Answer, attempts: int) -> Exception:
+        """The dashboard's error (404 of a job: not found; duplicate submission...) with its message."""
+        return answer_error(self.request, answer.status, answer.text, url=self.url, attempts=attempts)
+
+    def unreachable_error(self, error: BaseException, attempts: int) -> Exception:
+        """The dashboard did not answer."""
+        return RayDashboardError(
+            f"Ray dashboard at {self.url} unreachable for the {self.request.what} after {attempts} attempts: {error!r}"
+        )
+
+    def tls_error(self, error: BaseException) -> Exception:
+        """The TLS handshake with the dashboard failed."""
+        return RayDashboardError(f"Ray dashboard at {self.url}: TLS failure for the {self.request.what}: {error!r}")
 
 
 def _last_line(text: str) -> str:

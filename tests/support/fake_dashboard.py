@@ -45,7 +45,7 @@ class FakeJob:
 class FakeDashboard:
     """
     Serve the Jobs/Serve REST routes the provider uses. ``fail_next(path_prefix, status, times)``
-    scripts transient errors; ``requests`` records every call as ``(method, path)``.
+    scripts errors (0: the connection is dropped); ``requests`` records every call as ``(method, path)``.
     """
 
     def __init__(self) -> None:
@@ -67,8 +67,9 @@ class FakeDashboard:
         self.port = 0
 
     # -- scripting ------------------------------------------------------------------------------
-    def fail_next(self, path_prefix: str, status: int, times: int = 1) -> None:
-        self._faults.append([path_prefix, status, times])
+    def fail_next(self, path_prefix: str, status: int, times: int = 1, *, retry_after: str | None = None) -> None:
+        """The next ``times`` requests under ``path_prefix`` get ``status`` (with a ``Retry-After`` when given)."""
+        self._faults.append([path_prefix, status, times, retry_after])
 
     def add_job(self, submission_id: str, status: str = "RUNNING", **kwargs: Any) -> FakeJob:
         job = FakeJob(submission_id=submission_id, entrypoint=kwargs.pop("entrypoint", "python x.py"), status=status)
@@ -107,10 +108,15 @@ class FakeDashboard:
     async def _record_and_fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         for fault in self._faults:
-            prefix, status, times = fault
+            prefix, status, times, retry_after = fault
             if times > 0 and request.path.startswith(prefix):
                 fault[2] -= 1
-                return web.Response(status=status, text=f"scripted failure {status}")
+                if status == 0:
+                    assert request.transport is not None
+                    request.transport.close()  # a reset: no answer at all
+                    raise asyncio.CancelledError
+                headers = {"Retry-After": retry_after} if retry_after is not None else None
+                return web.Response(status=status, text=f"scripted failure {status}", headers=headers)
         return await handler(request)
 
     def start(self) -> FakeDashboard:
