@@ -21,8 +21,8 @@ from restart_support import first_event, rebuilt
 from airflow_provider_kuberay.exceptions import KubeRayApiError, RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
-from airflow_provider_kuberay.operators._deferral import DEFER_GRACE
-from airflow_provider_kuberay.operators._kube_task import TASK_LABEL
+from airflow_provider_kuberay.tasks.deferral import DEFER_GRACE
+from airflow_provider_kuberay.tasks.identity import TASK_LABEL
 from tests.support.airflow_context import FakeTaskInstance, context_for
 
 pytestmark = pytest.mark.k8s
