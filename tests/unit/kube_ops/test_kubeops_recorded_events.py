@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ from airflow_provider_kuberay.tasks.failure import failure_text
 from airflow_provider_kuberay.triggers.events import event_from_payload
 from tests.support.airflow_context import FakeTaskInstance, context_for
 from tests.support.fake_dashboard import FakeDashboard
-from tests.support.fake_kube_api import FakeKubeApi, running_fake_kube_api
+from tests.support.fake_kube_api import FakeKubeApi
 
-RECORDED = Path(__file__).resolve().parents[2] / "data" / "events"
+RECORDED = Path(__file__).resolve().parents[2] / "data" / "events"  # its `kube` fixture: namespace "ml", as recorded
 FILES = sorted(RECORDED.glob("*.json"))
 EVENTS = [path for path in FILES if "event" in json.loads(path.read_text())]
 CLUSTER = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup())
@@ -62,18 +61,6 @@ def _recorded(path: Path) -> dict[str, Any]:
 
 def _family(path: Path) -> str:
     return path.name.split("_")[0] if not path.name.startswith("jobs_api") else "jobs_api"
-
-
-@pytest.fixture
-def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
-    for api in running_fake_kube_api():
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_KUBERAY_DEFAULT",
-            api.connection_json(
-                namespace="ml", dashboard_access="url", dashboard_url="https://ray.test/{namespace}/{cluster}"
-            ),
-        )
-        yield api
 
 
 def test_every_trigger_and_outcome_was_recorded() -> None:
