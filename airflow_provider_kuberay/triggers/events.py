@@ -98,7 +98,7 @@ class TriggerEventBase:
             required = item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
             if item.name not in payload:
                 if required:
-                    raise TriggerEventError(f"{cls.__name__} payload lacks {item.name!r}: {dict(payload)!r:.300}")
+                    raise TriggerEventError(f"{cls.__name__} payload lacks {item.name!r} (it has {sorted(payload)})")
                 continue  # an earlier release did not send it: the default
             value = payload[item.name]
             if value is None and not required and "None" not in type_name:
