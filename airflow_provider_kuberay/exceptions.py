@@ -65,8 +65,22 @@ class KubeRayUnavailableError(KubeRayApiError):
         self.retry_after = retry_after
 
 
-class KubeRayTimeoutError(KubeRayApiError):
-    """Kubernetes did not reach the awaited state in time (e.g. an object not gone after deletion)."""
+class KubeRayTimeoutError(AirflowException):
+    """
+    Kubernetes did not reach the awaited state in time (e.g. an object not gone after deletion, a
+    cluster not ready by the task's deadline). Not an API error: the API answered, the object lagged.
+    """
+
+
+class KubeRayResourceFailedError(AirflowException):
+    """
+    A RayCluster or RayService failed (KubeRay or Serve reports a failure that will not heal by itself,
+    or the object is gone). Not an API error: the API answered, and the answer is a failure.
+    """
+
+
+class TriggerEventError(AirflowException, ValueError):
+    """A trigger event whose payload this provider cannot read (a missing field or one of the wrong type)."""
 
 
 class KubeRayConnectionError(AirflowException, ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
@@ -40,16 +40,16 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         return self._handle_output(return_value=self._finish(context, event))
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> Any:
         from airflow_provider_kuberay.decorators.callable_payload import extract_result
 
-        summary = super()._finish(context, event)
+        summary = super()._finish(context, payload)
         return extract_result(self._job_log(summary))
 
     def _job_log(self, summary: dict[str, Any]) -> str:
         """The driver's output: the Jobs API log, else the submitter pod's log."""
         from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
-        from airflow_provider_kuberay.triggers.ray_job import JOB_NAME_LABEL
+        from airflow_provider_kuberay.kube_labels import JOB_NAME_LABEL
 
         hook = self.hook()
         try:

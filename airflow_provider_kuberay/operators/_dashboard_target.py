@@ -36,7 +36,7 @@ class DashboardTarget:
         """Check the names and the connection that lead to the dashboard, without a request."""
         if self.cluster_name:
             from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
-            from airflow_provider_kuberay.operators import _inputs as inputs
+            from airflow_provider_kuberay.tasks import inputs
 
             inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
             inputs.namespace(self.namespace)

@@ -4,41 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_kuberay.exceptions import DuplicateSubmissionError
 from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
-from airflow_provider_kuberay.job_ids import check_submission_id, submission_id_for
 from airflow_provider_kuberay.status.jobs_api import judge_job
+from airflow_provider_kuberay.tasks import inputs
+from airflow_provider_kuberay.tasks.identity import TaskIdentity, check_submission_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
-    from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
 
 TRY_METADATA_KEY = "airflow_try_number"
 
 
-def _string_map(value: Mapping[str, Any] | None, field_name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{field_name} must be a mapping of strings, got {type(value).__name__}")
-    return {str(k): str(v) for k, v in value.items()}
+class SubmitParameters(Protocol):
+    """The rendered parameters a submission is built from (those of ``KubeRaySubmitJobOperator``)."""
 
-
-def _resources(value: Mapping[str, Any] | None) -> dict[str, float] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValueError("entrypoint_resources must be a mapping of resource names to amounts")
-    resources: dict[str, float] = {}
-    for name, amount in value.items():
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
-            raise ValueError(f"entrypoint_resources[{name!r}] must be a number >= 0, got {amount!r}")
-        resources[str(name)] = float(amount)
-    return resources
+    entrypoint: str
+    runtime_env: Mapping[str, Any] | str | None
+    entrypoint_num_cpus: float | None
+    entrypoint_num_gpus: float | None
+    entrypoint_memory: int | None
+    entrypoint_resources: Mapping[str, float] | None
+    metadata: Mapping[str, str] | None
+    submission_id: str | None
 
 
 @dataclass(frozen=True)
@@ -58,37 +50,34 @@ class JobSubmission:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_operator(cls, operator: KubeRaySubmitJobOperator, context: Context) -> JobSubmission:
+    def from_operator(cls, operator: SubmitParameters, context: Context) -> JobSubmission:
         """Build from the operator's rendered fields and the task instance."""
         entrypoint = operator.entrypoint
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
-        ti = context["ti"]
-        if operator.submission_id:
-            submission_id = check_submission_id(operator.submission_id)
-        else:
-            map_index = ti.map_index if ti.map_index is not None else -1
-            submission_id = submission_id_for(ti.dag_id, ti.task_id, ti.run_id, map_index)
-        try_number = int(ti.try_number or 1)
-        metadata = _string_map(operator.metadata, "metadata")
+        identity = TaskIdentity.from_context(context)
+        submission_id = (
+            check_submission_id(operator.submission_id) if operator.submission_id else identity.submission_id
+        )
+        metadata = inputs.string_map(operator.metadata, "metadata") or {}
         metadata.update(
             {
-                "airflow_dag_id": ti.dag_id,
-                "airflow_task_id": ti.task_id,
-                "airflow_run_id": ti.run_id,
-                TRY_METADATA_KEY: str(try_number),
+                "airflow_dag_id": identity.dag_id,
+                "airflow_task_id": identity.task_id,
+                "airflow_run_id": identity.run_id,
+                TRY_METADATA_KEY: str(identity.try_number),
             }
         )
         options = {
             "entrypoint_num_cpus": operator.entrypoint_num_cpus,
             "entrypoint_num_gpus": operator.entrypoint_num_gpus,
             "entrypoint_memory": operator.entrypoint_memory,
-            "entrypoint_resources": _resources(operator.entrypoint_resources),
+            "entrypoint_resources": inputs.number_map(operator.entrypoint_resources, "entrypoint_resources"),
         }
         return cls(
             entrypoint=entrypoint,
             submission_id=submission_id,
-            try_number=try_number,
+            try_number=identity.try_number,
             runtime_env=parse_runtime_env(operator.runtime_env),
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
+from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
-    from airflow_provider_kuberay.operators._kube_task import TaskIdentity
     from airflow_provider_kuberay.specs import ClusterSpec
-
-CLUSTER_LABEL = "ray.io/cluster"
+    from airflow_provider_kuberay.tasks.identity import TaskIdentity
+    from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 
 
 class KubeRayCreateClusterOperator(BaseOperator):
@@ -93,7 +94,6 @@ class KubeRayCreateClusterOperator(BaseOperator):
         The RayCluster body (built, or the user's raw one), validated before any API call. Its name
         is ``cluster_name``, else the raw body's own, else ``derived_name``.
         """
-        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.specs import (
             ClusterSpec,
             deep_merge,
@@ -102,6 +102,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
             ray_cluster_body,
         )
         from airflow_provider_kuberay.specs.raw import load_documents
+        from airflow_provider_kuberay.tasks import inputs
 
         all_labels = {**labels, **(self.labels or {})}
         if isinstance(self.cluster, ClusterSpec):
@@ -123,9 +124,8 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def _target(self, context: Context) -> tuple[TaskIdentity, dict[str, Any]]:
         """The task instance, and the RayCluster body it creates (named, validated)."""
-        from airflow_provider_kuberay.operators import _inputs as inputs
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity
-        from airflow_provider_kuberay.specs import resource_name
+        from airflow_provider_kuberay.tasks import inputs
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
 
         inputs.optional_resource_name(self.cluster_name or None, "cluster_name", "RayCluster")
         inputs.namespace(self.namespace)
@@ -134,13 +134,10 @@ class KubeRayCreateClusterOperator(BaseOperator):
         hook = self.hook()
         hook.check_connection()
         namespace = hook.namespace_or_default(self.namespace)
-        derived = resource_name(
-            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayCluster"
-        )
-        return identity, self.build_body(derived, namespace, identity.labels())
+        return identity, self.build_body(identity.resource_name("RayCluster"), namespace, identity.labels())
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kuberay.operators._kube_task import create_or_adopt
+        from airflow_provider_kuberay.tasks.adoption import create_or_adopt
 
         identity, body = self._target(context)
         hook = self.hook()
@@ -158,7 +155,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         self._waiting = None
         return result
 
-    def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
+    def _trigger(self, name: str, namespace: str, deadline: float | None) -> RayClusterReadyTrigger:
         from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 
         return RayClusterReadyTrigger(
@@ -175,13 +172,16 @@ class KubeRayCreateClusterOperator(BaseOperator):
         """Finish after the trigger fired, from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> dict[str, Any]:
         from airflow_provider_kuberay.exceptions import KubeRayApiError
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity, failure_text
+        from airflow_provider_kuberay.tasks.failure import failure_error
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
+        from airflow_provider_kuberay.triggers.events import ClusterEvent
 
-        name, namespace = event["name"], event["namespace"]
+        event = ClusterEvent.from_payload(payload)
+        name, namespace = event.name, event.namespace
         hook = self.hook()
-        if event.get("outcome") != "succeeded":
+        if not event.succeeded:
             if self.delete_on_failure:
                 try:
                     existing = hook.find_object("RayCluster", name, namespace)
@@ -192,7 +192,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
                     # The clean-up's own trouble (often the very API failure that ended the wait) must
                     # not replace why the task failed; a retry adopts the cluster and decides again.
                     self.log.warning("Could not delete RayCluster %s/%s: %s", namespace, name, err)
-            raise KubeRayApiError(failure_text(event))
+            raise failure_error(event)
         dashboard_url = hook.dashboard_endpoint(name, namespace).url
         context["ti"].xcom_push(key="dashboard_url", value=dashboard_url)
         self.log.info("RayCluster %s/%s is ready; dashboard: %s", namespace, name, dashboard_url)
@@ -200,7 +200,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def _delete_unready(self, identity: TaskIdentity, name: str, namespace: str, why: str) -> str:
         """Delete the cluster if this task instance created it; a sentence saying what happened."""
-        from airflow_provider_kuberay.operators._kube_task import delete_if_owned
+        from airflow_provider_kuberay.tasks.adoption import delete_if_owned
 
         try:
             if not delete_if_owned(self.hook(), "RayCluster", name, namespace, identity):
@@ -213,7 +213,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Resume after a deferral; when Airflow fails it for its timeout, delete this task's unready cluster first."""
-        from airflow_provider_kuberay.operators._kube_task import deferral_timed_out, fail_deferral_timeout
+        from airflow_provider_kuberay.tasks.deferral import deferral_timed_out, fail_deferral_timeout
 
         if not deferral_timed_out(next_method, next_kwargs):
             return super().resume_execution(next_method, next_kwargs, context)
@@ -270,12 +270,12 @@ class KubeRayDeleteClusterOperator(BaseOperator):
         self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_kuberay.operators._kube_task import delete_named
+        from airflow_provider_kuberay.tasks.adoption import delete_named
 
         deadline = time.monotonic() + self.timeout_seconds
         existed, hook, namespace = delete_named(
             self.kuberay_conn_id, "RayCluster", self.cluster_name, "cluster_name", self.namespace,
-            log=self.log, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
+            log=self.log.info, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
         )  # fmt: skip
         if not self.wait_for_deletion:
             return existed

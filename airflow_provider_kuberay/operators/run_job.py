@@ -8,20 +8,23 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import XCOM_SUBMISSION_ID, RayJobDashboardLink
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
-    from airflow_provider_kuberay.operators._kube_task import TaskIdentity
     from airflow_provider_kuberay.specs import ClusterSpec
+    from airflow_provider_kuberay.tasks.identity import TaskIdentity
+    from airflow_provider_kuberay.triggers.events import RayJobEvent
+    from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 
 # A finished job's own cluster is kept this long for inspection, then KubeRay deletes it.
 DEFAULT_TTL_SECONDS = 300
 
 
-def ended_by_deadline(event: Mapping[str, Any]) -> bool:
+def ended_by_deadline(event: RayJobEvent) -> bool:
     """
     Whether KubeRay failed the RayJob because a deadline passed (``activeDeadlineSeconds``:
     reason ``DeadlineExceeded``; KubeRay v1.7 also has ``preRunningDeadlineSeconds``).
@@ -29,7 +32,9 @@ def ended_by_deadline(event: Mapping[str, Any]) -> bool:
     KubeRay marks such a RayJob Failed but leaves its Ray job running on the cluster (seen with
     KubeRay 1.6 in K8sJobMode); deleting the RayJob makes KubeRay's finalizer stop it.
     """
-    return event.get("outcome") == "failed" and str(event.get("reason") or "").endswith("DeadlineExceeded")
+    from airflow_provider_kuberay.triggers.events import Outcome
+
+    return event.outcome is Outcome.FAILED and event.reason.endswith("DeadlineExceeded")
 
 
 class KubeRayRunJobOperator(BaseOperator):
@@ -153,7 +158,7 @@ class KubeRayRunJobOperator(BaseOperator):
 
     def check_inputs(self) -> None:
         """Check the rendered parameters that the spec builder does not see, naming them."""
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
 
         inputs.optional_resource_name(self.name or None, "name", "RayJob")
         inputs.namespace(self.namespace)
@@ -186,8 +191,8 @@ class KubeRayRunJobOperator(BaseOperator):
         return ray_job_body(name, spec, namespace=namespace, labels=labels)
 
     def execute(self, context: Context) -> dict[str, Any] | str:
-        from airflow_provider_kuberay.operators._kube_task import create_or_adopt
         from airflow_provider_kuberay.status import job_verdict
+        from airflow_provider_kuberay.tasks.adoption import create_or_adopt
 
         self.check_inputs()
         hook = self.hook()
@@ -206,16 +211,13 @@ class KubeRayRunJobOperator(BaseOperator):
 
     def _target(self, context: Context) -> tuple[TaskIdentity, str, str]:
         """The task instance, and the name and namespace of its RayJob."""
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity
-        from airflow_provider_kuberay.specs import resource_name
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
 
         identity = TaskIdentity.from_context(context)
-        name = self.name or resource_name(
-            identity.dag_id, identity.task_id, identity.run_id, identity.map_index, kind="RayJob"
-        )
+        name = self.name or identity.resource_name("RayJob")
         return identity, name, self.hook().namespace_or_default(self.namespace)
 
-    def _trigger(self, name: str, namespace: str, deadline: float | None) -> Any:
+    def _trigger(self, name: str, namespace: str, deadline: float | None) -> RayJobTrigger:
         from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 
         return RayJobTrigger(
@@ -232,39 +234,39 @@ class KubeRayRunJobOperator(BaseOperator):
         """Finish after the trigger fired, from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_kuberay.exceptions import RayJobFailedError
-        from airflow_provider_kuberay.operators._kube_task import failure_text
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kuberay.tasks.failure import failure_error
+        from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent
 
+        event = RayJobEvent.from_payload(payload)
         summary = {
-            "name": event["name"],
-            "namespace": event["namespace"],
-            "ray_cluster_name": event.get("ray_cluster_name", ""),
-            "job_id": event.get("job_id", ""),
+            "name": event.name,
+            "namespace": event.namespace,
+            "ray_cluster_name": event.ray_cluster_name,
+            "job_id": event.job_id,
             "dashboard_url": self._dashboard_url(event),
-            "job_status": event.get("job_status", ""),
-            "job_deployment_status": event.get("job_deployment_status", ""),
+            "job_status": event.job_status,
+            "job_deployment_status": event.job_deployment_status,
         }
         ti = context["ti"]
         for key, value in summary.items():
             ti.xcom_push(key=key, value=value)
         ti.xcom_push(key=XCOM_SUBMISSION_ID, value=summary["job_id"])
-        if event.get("outcome") != "succeeded":
-            text = failure_text(event)
+        if not event.succeeded:
             # Timed out (the task's deadline) or failed by a KubeRay deadline: the Ray job may still
             # run, so the RayJob goes (KubeRay stops its Ray job; a cluster of its own goes too).
-            deadline = event.get("outcome") == "timeout" or ended_by_deadline(event)
-            if self.delete_on_kill and deadline and self._delete(event["name"], event["namespace"]):
-                text += f"\nDeleted RayJob {event['namespace']}/{event['name']}: KubeRay stops its Ray job."
-            raise RayJobFailedError(text)
+            deadline = event.outcome is Outcome.TIMEOUT or ended_by_deadline(event)
+            deleted = self.delete_on_kill and deadline and self._delete(event.name, event.namespace)
+            raise failure_error(
+                event, f"Deleted RayJob {event.namespace}/{event.name}: KubeRay stops its Ray job." if deleted else ""
+            )
         self.log.info("RayJob %s/%s succeeded (Ray job %s)", summary["namespace"], summary["name"], summary["job_id"])
         return summary
 
-    def _dashboard_url(self, event: Mapping[str, Any]) -> str:
-        cluster, namespace = event.get("ray_cluster_name", ""), event.get("namespace", "")
+    def _dashboard_url(self, event: RayJobEvent) -> str:
         if self.dashboard_link:
-            return self.dashboard_link.format(cluster=cluster, namespace=namespace)
-        url = str(event.get("dashboard_url") or "")
+            return self.dashboard_link.format(cluster=event.ray_cluster_name, namespace=event.namespace)
+        url = event.dashboard_url
         return url if not url or "://" in url else f"http://{url}"
 
     def _delete(self, name: str, namespace: str) -> bool:
@@ -279,11 +281,8 @@ class KubeRayRunJobOperator(BaseOperator):
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Resume after a deferral; when Airflow fails it for its timeout, delete this task's RayJob first."""
-        from airflow_provider_kuberay.operators._kube_task import (
-            deferral_timed_out,
-            delete_if_owned,
-            fail_deferral_timeout,
-        )
+        from airflow_provider_kuberay.tasks.adoption import delete_if_owned
+        from airflow_provider_kuberay.tasks.deferral import deferral_timed_out, fail_deferral_timeout
 
         if not deferral_timed_out(next_method, next_kwargs):
             return super().resume_execution(next_method, next_kwargs, context)

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable
+from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
     from airflow_provider_kuberay.specs import ServiceSpec
+    from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger
 
 SERVE_PORT = 8000
 
@@ -106,7 +108,6 @@ class KubeRayDeployServiceOperator(BaseOperator):
 
     def build_body(self, derived_name: str, namespace: str) -> dict[str, Any]:
         """The RayService body (built, or the user's raw one), validated before any API call."""
-        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.specs import (
             ServiceSpec,
             deep_merge,
@@ -116,6 +117,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
         )
         from airflow_provider_kuberay.specs.raw import load_documents
         from airflow_provider_kuberay.specs.service import serve_config_yaml
+        from airflow_provider_kuberay.tasks import inputs
 
         if isinstance(self.service, ServiceSpec):
             body = ray_service_body(
@@ -145,11 +147,10 @@ class KubeRayDeployServiceOperator(BaseOperator):
         return normalize_body(body, kind="RayService")
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kuberay.operators import _inputs as inputs
         from airflow_provider_kuberay.operators import _service_change as change_of
-        from airflow_provider_kuberay.operators._kube_task import TaskIdentity
-        from airflow_provider_kuberay.specs import resource_name
         from airflow_provider_kuberay.status.service import service_progress
+        from airflow_provider_kuberay.tasks import inputs
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
 
         inputs.optional_resource_name(self.service_name or None, "service_name", "RayService")
         inputs.namespace(self.namespace)
@@ -158,8 +159,8 @@ class KubeRayDeployServiceOperator(BaseOperator):
         hook = self.hook()
         hook.check_connection()
         namespace = hook.namespace_or_default(self.namespace)
-        derived = resource_name(identity.dag_id, identity.task_id, "", identity.map_index, kind="RayService")
-        body = self.build_body(derived, namespace)
+        # One RayService per task, not per run: every run upgrades the same service.
+        body = self.build_body(identity.resource_name("RayService", per_run=False), namespace)
         name, spec = body["metadata"]["name"], body["spec"]
         strategy = change_of.upgrade_strategy(spec)
         annotations = {change_of.CLUSTER_HASH: change_of.content_hash(spec.get("rayClusterConfig"))}
@@ -204,11 +205,9 @@ class KubeRayDeployServiceOperator(BaseOperator):
             # The previous spec travels with the trigger only when a rollback may need it.
             carry={**summary, "previous_spec": previous_spec if self.rollback_on_failure else None},
         )
-        from airflow_provider_kuberay.operators._kube_task import wait_with
-
         return self._finish(context, wait_with(self, trigger))
 
-    def _trigger(self, name: str, namespace: str, **options: Any) -> Any:
+    def _trigger(self, name: str, namespace: str, **options: Any) -> RayServiceTrigger:
         from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger
 
         return RayServiceTrigger(
@@ -224,21 +223,19 @@ class KubeRayDeployServiceOperator(BaseOperator):
         """Finish after the trigger fired, from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_kuberay.exceptions import KubeRayApiError
-        from airflow_provider_kuberay.operators._kube_task import failure_text
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> dict[str, Any]:
+        from airflow_provider_kuberay.tasks.failure import failure_error
+        from airflow_provider_kuberay.triggers.events import ServiceEvent
 
-        carry = event.get("carry") or {}
-        name, namespace = event["name"], event["namespace"]
+        event = ServiceEvent.from_payload(payload)
+        carry = event.carry
+        name, namespace = event.name, event.namespace
         hook = self.hook()
-        if event.get("outcome") != "succeeded":
-            text = failure_text(event) + _app_messages(event)
+        if not event.succeeded:
             if self.rollback_on_failure and carry.get("previous_spec"):
-                text += "\n" + self._roll_back(hook, name, namespace, carry["previous_spec"])
-            else:
-                text += "\nThe RayService was left as it is; KubeRay keeps the previous version serving."
-            raise KubeRayApiError(text)
-        active = event.get("active_cluster") or ""
+                raise failure_error(event, self._roll_back(hook, name, namespace, carry["previous_spec"]))
+            raise failure_error(event, "The RayService was left as it is; KubeRay keeps the previous version serving.")
+        active = event.active_cluster
         dashboard_url = hook.dashboard_endpoint(active, namespace).url if active else ""
         result = {
             "service_name": name,
@@ -248,8 +245,8 @@ class KubeRayDeployServiceOperator(BaseOperator):
             "dashboard_url": dashboard_url,
             "strategy": carry.get("strategy", ""),
             "change": carry.get("change", ""),
-            "generation": event.get("generation"),
-            "applications": event.get("applications") or {},
+            "generation": event.generation,
+            "applications": event.applications,
         }
         for key in ("active_cluster", "serve_endpoint", "dashboard_url", "applications"):
             context["ti"].xcom_push(key=key, value=result[key])
@@ -300,13 +297,6 @@ def _load_serve_config(value: Mapping[str, Any] | str) -> Mapping[str, Any] | st
     return value
 
 
-def _app_messages(event: Mapping[str, Any]) -> str:
-    messages = event.get("app_messages") or {}
-    statuses = event.get("applications") or {}
-    lines = [f"  {app}: {statuses.get(app, '?')}: {message}" for app, message in messages.items()]
-    return ("\nApplications:\n" + "\n".join(lines)) if lines else ""
-
-
 class KubeRayDeleteServiceOperator(BaseOperator):
     """
     Delete a RayService (KubeRay then deletes its clusters) and wait until it is gone. Deleting a
@@ -340,11 +330,11 @@ class KubeRayDeleteServiceOperator(BaseOperator):
         self.timeout_seconds = timeout_seconds
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_kuberay.operators._kube_task import delete_named
+        from airflow_provider_kuberay.tasks.adoption import delete_named
 
         existed, _, namespace = delete_named(
             self.kuberay_conn_id, "RayService", self.service_name, "service_name", self.namespace,
-            log=self.log, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
+            log=self.log.info, wait=self.wait_for_deletion, timeout=self.timeout_seconds,
         )  # fmt: skip
         if self.wait_for_deletion:
             self.log.info("RayService %s/%s is gone", namespace, self.service_name)

@@ -10,12 +10,14 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
-from airflow_provider_kuberay.operators._deferral import check_positive, deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+    from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
 
 XCOM_JOB_STATUS = "job_status"
 
@@ -152,7 +154,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         )
         return self._finish(context, wait_with(self, trigger))
 
-    def _trigger(self, submission_id: str, deadline: float | None) -> Any:
+    def _trigger(self, submission_id: str, deadline: float | None) -> RayDashboardJobTrigger:
         from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
 
         return RayDashboardJobTrigger(
@@ -168,16 +170,17 @@ class KubeRaySubmitJobOperator(BaseOperator):
         """Finish after the trigger fired: judge the job's outcome from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, event: Mapping[str, Any]) -> str:
-        from airflow_provider_kuberay.exceptions import RayJobFailedError
-        from airflow_provider_kuberay.status.jobs_api import JobOutcome, failure_message
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> str:
+        from airflow_provider_kuberay.tasks.failure import failure_error
+        from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
 
-        submission_id = str(event["submission_id"])
-        context["ti"].xcom_push(key=XCOM_JOB_STATUS, value=event.get("status"))
-        if event.get("outcome") == JobOutcome.TIMEOUT.value:
+        event = JobsApiEvent.from_payload(payload)
+        submission_id = event.submission_id
+        context["ti"].xcom_push(key=XCOM_JOB_STATUS, value=event.status)
+        if event.outcome is Outcome.TIMEOUT:
             self._stop(submission_id)
-        if event.get("outcome") != JobOutcome.SUCCEEDED.value:
-            raise RayJobFailedError(failure_message(event))
+        if not event.succeeded:
+            raise failure_error(event)
         self.log.info("Ray job %s succeeded", submission_id)
         return submission_id
 

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_kuberay.operators._deferral import default_deferrable
+from airflow_provider_kuberay.tasks.deferral import default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
 class KubeRayResourceSensor(BaseSensorOperator):
@@ -41,13 +42,13 @@ class KubeRayResourceSensor(BaseSensorOperator):
 
         return KubeRayHook(self.kuberay_conn_id).namespace_or_default(self.namespace)
 
-    def make_trigger(self, namespace: str) -> Any:
+    def make_trigger(self, namespace: str) -> BaseTrigger:
         """The trigger that waits for what ``poke`` checks."""
         raise NotImplementedError
 
     def check_inputs(self) -> None:
         """Check the rendered parameters, naming them (subclasses add their own)."""
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
 
         inputs.namespace(self.namespace)
 
@@ -68,16 +69,16 @@ class KubeRayResourceSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Judge the trigger's event."""
-        from airflow_provider_kuberay.operators._kube_task import failure_text
+        from airflow_provider_kuberay.tasks.failure import fail, failure_error
+        from airflow_provider_kuberay.triggers.events import event_from_payload
 
-        if event.get("outcome") != "succeeded":
-            self._fail(failure_text(event))
+        judged = event_from_payload(event)
+        if not judged.succeeded:
+            fail(failure_error(judged), soft_fail=self.soft_fail)
 
     def _fail(self, message: str) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
+        """Fail (or, with ``soft_fail``, skip) because ``poke`` found the object failed."""
+        from airflow_provider_kuberay.exceptions import KubeRayResourceFailedError
+        from airflow_provider_kuberay.tasks.failure import fail
 
-        from airflow_provider_kuberay.exceptions import KubeRayApiError
-
-        if self.soft_fail:
-            raise AirflowSkipException(message)
-        raise KubeRayApiError(message)
+        fail(KubeRayResourceFailedError(message), soft_fail=self.soft_fail)

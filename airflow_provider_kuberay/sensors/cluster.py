@@ -10,6 +10,8 @@ from airflow_provider_kuberay.sensors._resource_sensor import KubeRayResourceSen
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
+
 
 class KubeRayClusterSensor(KubeRayResourceSensor):
     """
@@ -29,7 +31,7 @@ class KubeRayClusterSensor(KubeRayResourceSensor):
         self.cluster_name = cluster_name
 
     def check_inputs(self) -> None:
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
 
         super().check_inputs()
         inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
@@ -46,7 +48,7 @@ class KubeRayClusterSensor(KubeRayResourceSensor):
             self._fail(f"RayCluster {namespace}/{self.cluster_name} failed: {verdict.describe()}")
         return verdict.ready
 
-    def make_trigger(self, namespace: str) -> Any:
+    def make_trigger(self, namespace: str) -> RayClusterReadyTrigger:
         from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 
         return RayClusterReadyTrigger(

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_kuberay.links import RayJobDashboardLink
-from airflow_provider_kuberay.operators._deferral import check_positive, default_deferrable
+from airflow_provider_kuberay.tasks.deferral import default_deferrable
+from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 
 
@@ -74,8 +77,8 @@ class KubeRayJobSensor(BaseSensorOperator):
 
     def check_inputs(self) -> None:
         """Check the rendered parameters and the connection, naming them; no request."""
-        from airflow_provider_kuberay.job_ids import check_submission_id
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
+        from airflow_provider_kuberay.tasks.identity import check_submission_id
 
         if self.job_name:
             inputs.resource_name(self.job_name, "job_name", "RayJob")
@@ -93,7 +96,7 @@ class KubeRayJobSensor(BaseSensorOperator):
             self.defer(trigger=self._trigger(), method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
         return None
 
-    def _trigger(self) -> Any:
+    def _trigger(self) -> BaseTrigger:
         if self.job_name:
             from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 
@@ -116,7 +119,7 @@ class KubeRayJobSensor(BaseSensorOperator):
             log_tail_lines=self.log_tail_lines,
         )
 
-    def _kube_hook(self) -> Any:
+    def _kube_hook(self) -> KubeRayHook:
         from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 
         return KubeRayHook(self.kuberay_conn_id)
@@ -133,7 +136,9 @@ class KubeRayJobSensor(BaseSensorOperator):
         return verdict.succeeded
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_kuberay.status.jobs_api import JobOutcome, job_event, judge_job
+        from airflow_provider_kuberay.status.jobs_api import judge_job
+        from airflow_provider_kuberay.tasks.failure import fail, failure_error
+        from airflow_provider_kuberay.triggers.events import JobsApiEvent
 
         if self.job_name:
             return self._poke_ray_job()
@@ -143,7 +148,8 @@ class KubeRayJobSensor(BaseSensorOperator):
         if not verdict.terminal:
             return False
         if not verdict.succeeded:
-            self._fail(job_event(self.submission_id, JobOutcome.FAILED, verdict=verdict, log_tail=self._log_tail()))
+            event = JobsApiEvent.ended(self.submission_id, verdict, log_tail=self._log_tail())
+            fail(failure_error(event), soft_fail=self.soft_fail)
         return True
 
     def _log_tail(self) -> str:
@@ -153,24 +159,16 @@ class KubeRayJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Judge the trigger's event: success returns, anything else fails the sensor."""
-        from airflow_provider_kuberay.status.jobs_api import JobOutcome
+        from airflow_provider_kuberay.tasks.failure import fail, failure_error
+        from airflow_provider_kuberay.triggers.events import event_from_payload
 
-        if event.get("outcome") != JobOutcome.SUCCEEDED.value:
-            self._fail(event)
+        judged = event_from_payload(event)
+        if not judged.succeeded:
+            fail(failure_error(judged), soft_fail=self.soft_fail)
         self.log.info("Ray job %s succeeded", self.job_name or self.submission_id)
 
-    def _fail(self, event: dict[str, Any]) -> None:
-        from airflow_provider_kuberay.operators._kube_task import failure_text
-        from airflow_provider_kuberay.status.jobs_api import failure_message
-
-        # RayJob events name their kind; Jobs API events do not.
-        self._raise(failure_text(event) if "kind" in event else failure_message(event))
-
     def _raise(self, message: str) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from airflow_provider_kuberay.exceptions import RayJobFailedError
+        from airflow_provider_kuberay.tasks.failure import fail
 
-        if self.soft_fail:
-            raise AirflowSkipException(message)
-        raise RayJobFailedError(message)
+        fail(RayJobFailedError(message), soft_fail=self.soft_fail)

@@ -10,6 +10,8 @@ from airflow_provider_kuberay.sensors._resource_sensor import KubeRayResourceSen
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger
+
 
 class KubeRayServiceSensor(KubeRayResourceSensor):
     """
@@ -42,13 +44,13 @@ class KubeRayServiceSensor(KubeRayResourceSensor):
         self.applications = applications
 
     def _generation(self) -> int | None:
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
 
         # Templated from XCom it arrives as text.
         return inputs.optional_int(self.generation, "generation")
 
     def check_inputs(self) -> None:
-        from airflow_provider_kuberay.operators import _inputs as inputs
+        from airflow_provider_kuberay.tasks import inputs
 
         super().check_inputs()
         inputs.resource_name(self.service_name, "service_name", "RayService")
@@ -68,7 +70,7 @@ class KubeRayServiceSensor(KubeRayResourceSensor):
             self._fail(f"RayService {namespace}/{self.service_name} failed ({check.reason}): {check.message}")
         return check.serving
 
-    def make_trigger(self, namespace: str) -> Any:
+    def make_trigger(self, namespace: str) -> RayServiceTrigger:
         from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger
 
         return RayServiceTrigger(

@@ -11,10 +11,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
-
-# Outcomes carried by every KubeRay trigger event.
-SUCCEEDED, FAILED, TIMEOUT, ERROR = "succeeded", "failed", "timeout", "error"
 
 
 def describe_events(events: list[dict[str, Any]], limit: int = 10) -> list[str]:
@@ -40,7 +38,7 @@ class KubeRayResourceTrigger(BaseTrigger):
     :param resync_interval: seconds between re-reads when no watch event arrives.
     """
 
-    kind: ClassVar[str]
+    event_class: ClassVar[type[ResourceEvent]]
 
     def __init__(
         self,
@@ -57,6 +55,10 @@ class KubeRayResourceTrigger(BaseTrigger):
         self.deadline = deadline
         self.resync_interval = resync_interval
 
+    @property
+    def kind(self) -> str:
+        return self.event_class.kind
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return f"{type(self).__module__}.{type(self).__qualname__}", self._arguments()
 
@@ -69,9 +71,9 @@ class KubeRayResourceTrigger(BaseTrigger):
             "resync_interval": self.resync_interval,
         }
 
-    def event(self, outcome: str, **details: Any) -> dict[str, Any]:
-        """An event document: the object's identity, the outcome, and what the task needs."""
-        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "outcome": outcome, **details}
+    def event(self, outcome: Outcome, **details: Any) -> ResourceEvent:
+        """The event of this object: its identity, the outcome, and what the task needs."""
+        return self.event_class(name=self.name, namespace=self.namespace, outcome=outcome, **details)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with (
@@ -81,10 +83,10 @@ class KubeRayResourceTrigger(BaseTrigger):
             try:
                 event = await self._follow(hook, updates)
             except KubeRayApiError as err:
-                event = self.event(ERROR, message=str(err))
-        yield TriggerEvent(event)
+                event = self.event(Outcome.ERROR, message=str(err))
+        yield TriggerEvent(event.to_payload())
 
-    async def _follow(self, hook: KubeRayAsyncHook, updates: asyncio.Queue[Update]) -> dict[str, Any]:
+    async def _follow(self, hook: KubeRayAsyncHook, updates: asyncio.Queue[Update]) -> ResourceEvent:
         # Subscribed before this read: no change can fall between the two. The live shared watch
         # answers when it knows the object (one list for every trigger); otherwise read it.
         known, obj = await WatchHub.current(self.kuberay_conn_id, self.namespace, self.kind, self.name)
@@ -95,7 +97,7 @@ class KubeRayResourceTrigger(BaseTrigger):
             while True:
                 if obj is None:
                     return self.event(
-                        FAILED, reason="NotFound", message=f"{self.kind} {self.namespace}/{self.name} is gone"
+                        Outcome.FAILED, reason="NotFound", message=f"{self.kind} {self.namespace}/{self.name} is gone"
                     )
                 result = await self.judge(hook, obj)
                 if result is not None:
@@ -126,10 +128,16 @@ class KubeRayResourceTrigger(BaseTrigger):
     async def stopped(self) -> None:
         """Hook for subclasses: stop side work."""
 
-    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any] | None:
+    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         """Return the event to send for this state of the object, or ``None`` to keep waiting."""
         raise NotImplementedError
 
-    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any]:
+    async def recent_events(self, hook: KubeRayAsyncHook) -> list[str]:
+        """The object's recent Kubernetes events, described for a failure message."""
+        return describe_events(await hook.list_events(self.name, self.namespace, kind=self.kind))
+
+    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         """The event sent when the deadline passes."""
-        return self.event(TIMEOUT, message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline")
+        return self.event(
+            Outcome.TIMEOUT, message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline"
+        )

@@ -5,18 +5,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
 from airflow_provider_kuberay.status import cluster_info, cluster_verdict
-from airflow_provider_kuberay.triggers.kuberay_resource import (
-    FAILED,
-    SUCCEEDED,
-    KubeRayResourceTrigger,
-    describe_events,
-)
+from airflow_provider_kuberay.triggers.events import ClusterEvent, Outcome, ResourceEvent
+from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
-
-CLUSTER_LABEL = "ray.io/cluster"
 
 
 def unschedulable_pods(pods: list[dict[str, Any]]) -> list[str]:
@@ -52,7 +47,7 @@ class RayClusterReadyTrigger(KubeRayResourceTrigger):
     :param unschedulable_grace: seconds a pod may stay unschedulable (e.g. while a node autoscaler adds nodes).
     """
 
-    kind = "RayCluster"
+    event_class = ClusterEvent
 
     def __init__(self, *args: Any, fail_fast: bool = True, unschedulable_grace: float = 120.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,11 +59,11 @@ class RayClusterReadyTrigger(KubeRayResourceTrigger):
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "fail_fast": self.fail_fast, "unschedulable_grace": self.unschedulable_grace}
 
-    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any] | None:
+    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         verdict = cluster_verdict(obj)
         if verdict.ready:
             info = cluster_info(obj)
-            return self.event(SUCCEEDED, phase=verdict.phase.value, head_service_name=info.head_service_name)
+            return self.event(Outcome.SUCCEEDED, phase=verdict.phase.value, head_service_name=info.head_service_name)
         if verdict.failed:
             return await self._failure(hook, verdict.reason, verdict.message)
         if not self.fail_fast:
@@ -78,7 +73,7 @@ class RayClusterReadyTrigger(KubeRayResourceTrigger):
             return await self._failure(hook, condition.get("reason", "ReplicaFailure"), condition.get("message", ""))
         return await self._check_scheduling(hook)
 
-    async def _check_scheduling(self, hook: KubeRayAsyncHook) -> dict[str, Any] | None:
+    async def _check_scheduling(self, hook: KubeRayAsyncHook) -> ResourceEvent | None:
         now = time.monotonic()
         if now - self._last_pod_check < min(self.resync_interval, 10.0):
             return None
@@ -93,6 +88,5 @@ class RayClusterReadyTrigger(KubeRayResourceTrigger):
             return None
         return await self._failure(hook, "Unschedulable", "; ".join(stuck))
 
-    async def _failure(self, hook: KubeRayAsyncHook, reason: str, message: str) -> dict[str, Any]:
-        events = await hook.list_events(self.name, self.namespace, kind=self.kind)
-        return self.event(FAILED, reason=reason, message=message, events=describe_events(events))
+    async def _failure(self, hook: KubeRayAsyncHook, reason: str, message: str) -> ResourceEvent:
+        return self.event(Outcome.FAILED, reason=reason, message=message, events=await self.recent_events(hook))

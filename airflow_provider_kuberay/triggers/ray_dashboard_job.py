@@ -14,14 +14,9 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardErr
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
-from airflow_provider_kuberay.status.jobs_api import (
-    JobOutcome,
-    JobsApiVerdict,
-    job_event,
-    judge_job,
-    outcome_for,
-)
+from airflow_provider_kuberay.status.jobs_api import JobsApiVerdict, judge_job
 from airflow_provider_kuberay.triggers._job_log import copy_job_log
+from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
 
 
 def _utc(timestamp: float | None) -> str:
@@ -97,8 +92,8 @@ class RayDashboardJobTrigger(BaseTrigger):
             async with await self._dashboard() as hook:
                 event = await self._follow(hook)
         except (RayDashboardError, KubeRayApiError) as err:
-            event = job_event(self.submission_id, JobOutcome.ERROR, message=str(err))
-        yield TriggerEvent(event)
+            event = JobsApiEvent(submission_id=self.submission_id, outcome=Outcome.ERROR, message=str(err))
+        yield TriggerEvent(event.to_payload())
 
     async def _dashboard(self) -> RayDashboardAsyncHook:
         if not self.cluster_name:
@@ -107,7 +102,7 @@ class RayDashboardJobTrigger(BaseTrigger):
             endpoint = await kube.dashboard_endpoint(self.cluster_name, self.namespace)
         return RayDashboardAsyncHook(None, endpoint=endpoint)
 
-    async def _follow(self, hook: RayDashboardAsyncHook) -> dict[str, Any]:
+    async def _follow(self, hook: RayDashboardAsyncHook) -> JobsApiEvent:
         forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         streamer = asyncio.create_task(self._stream_logs(hook, forwarder)) if self.stream_logs else None
         try:
@@ -123,14 +118,14 @@ class RayDashboardJobTrigger(BaseTrigger):
             forwarder.feed(full_log[forwarder.chars_fed :])
             forwarder.flush()
         if verdict is None:
-            return job_event(
-                self.submission_id,
-                JobOutcome.TIMEOUT,
+            return JobsApiEvent(
+                submission_id=self.submission_id,
+                outcome=Outcome.TIMEOUT,
                 message=f"still running at the deadline ({_utc(self.deadline)})",
                 log_tail=unreadable or last_lines(full_log, self.log_tail_lines),
             )
         log_tail = "" if verdict.succeeded else unreadable or last_lines(full_log, self.log_tail_lines)
-        return job_event(self.submission_id, outcome_for(verdict), verdict=verdict, log_tail=log_tail)
+        return JobsApiEvent.ended(self.submission_id, verdict, log_tail)
 
     async def _wait_until_terminal(self, hook: RayDashboardAsyncHook) -> JobsApiVerdict | None:
         while True:

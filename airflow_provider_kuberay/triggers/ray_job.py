@@ -8,24 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavailableError, RayDashboardError
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
+from airflow_provider_kuberay.kube_labels import JOB_NAME_LABEL
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
 from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS, copy_job_log
-from airflow_provider_kuberay.triggers.kuberay_resource import (
-    FAILED,
-    SUCCEEDED,
-    TIMEOUT,
-    KubeRayResourceTrigger,
-    describe_events,
-)
+from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent, ResourceEvent
+from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 
 K8S_JOB_MODE = "K8sJobMode"
-# Kubernetes labels the pods of a batch Job with the Job's name; KubeRay names the submitter Job
-# after the RayJob.
-JOB_NAME_LABEL = "job-name"
 _FIND_POD_INTERVAL = 2.0
 _LOG_FAILURES: tuple[type[BaseException], ...] = (KubeRayApiError, *STREAM_BREAKS)
 
@@ -47,7 +40,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
     :param log_tail_lines: how many last log lines a failure event carries.
     """
 
-    kind = "RayJob"
+    event_class = RayJobEvent
 
     def __init__(self, *args: Any, stream_logs: bool = True, log_tail_lines: int = 50, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,7 +65,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._streamer
 
-    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any] | None:
+    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         self._latest = obj
         verdict = job_verdict(obj)
         if not verdict.terminal:
@@ -81,20 +74,20 @@ class RayJobTrigger(KubeRayResourceTrigger):
             await self._finish_log(hook, obj)
         details = self._details(obj)
         if verdict.succeeded:
-            return self.event(SUCCEEDED, phase=verdict.phase.value, **details)
+            return self.event(Outcome.SUCCEEDED, phase=verdict.phase.value, **details)
         return self.event(
-            FAILED,
+            Outcome.FAILED,
             phase=verdict.phase.value,
             reason=verdict.reason,
             message=verdict.message,
             log_tail=await self._log_tail(hook, obj),
-            events=describe_events(await hook.list_events(self.name, self.namespace, kind=self.kind)),
+            events=await self.recent_events(hook),
             **details,
         )
 
-    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any]:
+    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         return self.event(
-            TIMEOUT,
+            Outcome.TIMEOUT,
             message=f"RayJob {self.namespace}/{self.name} not finished by the task's deadline",
             log_tail=await self._log_tail(hook, obj),
             **self._details(obj),

@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kuberay.status.service import ServiceProgress, service_progress, service_verdict
 from airflow_provider_kuberay.status.verdict import Phase, status_of
-from airflow_provider_kuberay.triggers.kuberay_resource import (
-    FAILED,
-    SUCCEEDED,
-    TIMEOUT,
-    KubeRayResourceTrigger,
-    describe_events,
-)
+from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent, ServiceEvent
+from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
@@ -127,7 +122,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
     :param carry: small JSON data echoed in the event (the operator's state across the deferral).
     """
 
-    kind = "RayService"
+    event_class = ServiceEvent
 
     def __init__(
         self,
@@ -161,10 +156,10 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             "carry": self.carry,
         }
 
-    def event(self, outcome: str, **details: Any) -> dict[str, Any]:
+    def event(self, outcome: Outcome, **details: Any) -> ResourceEvent:
         return super().event(outcome, carry=self.carry, **details)
 
-    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any] | None:
+    async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         check = check_serving(
             obj, generation=self.generation, applications=self.applications, replaced_cluster=self.replaced_cluster
         )
@@ -174,7 +169,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             self._last_progress = check.progress
         if check.serving:
             if self.settle_seconds <= 0:
-                return self.event(SUCCEEDED, **self._details(obj))
+                return self.event(Outcome.SUCCEEDED, **self._details(obj))
             return await self._settled(hook)
         if check.failed:
             return await self._failure(hook, obj, check.reason, check.message)
@@ -187,7 +182,7 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             return None
         return await self._failure(hook, obj, "ApplicationUnhealthy", "; ".join(check.unhealthy))
 
-    async def _settled(self, hook: KubeRayAsyncHook) -> dict[str, Any] | None:
+    async def _settled(self, hook: KubeRayAsyncHook) -> ResourceEvent | None:
         # Serve acts on a new config in its next control loop and KubeRay reports it at its next
         # reconcile: serving must still hold once both had the time.
         wait = self.settle_seconds
@@ -201,24 +196,28 @@ class RayServiceTrigger(KubeRayResourceTrigger):
             obj, generation=self.generation, applications=self.applications, replaced_cluster=self.replaced_cluster
         )
         if check.serving:
-            return self.event(SUCCEEDED, **self._details(obj))
+            return self.event(Outcome.SUCCEEDED, **self._details(obj))
         self.log.info("RayService %s/%s: %s", self.namespace, self.name, check.progress)
         self._last_progress = check.progress
         return None
 
-    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> dict[str, Any]:
+    async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         check = check_serving(
             obj, generation=self.generation, applications=self.applications, replaced_cluster=self.replaced_cluster
         )
         return await self._failure(
-            hook, obj, check.reason, f"not serving the new config by the task's deadline: {check.progress}", TIMEOUT
+            hook,
+            obj,
+            check.reason,
+            f"not serving the new config by the task's deadline: {check.progress}",
+            Outcome.TIMEOUT,
         )
 
     async def _failure(
-        self, hook: KubeRayAsyncHook, obj: dict[str, Any], reason: str, message: str, outcome: str = FAILED
-    ) -> dict[str, Any]:
-        events = await hook.list_events(self.name, self.namespace, kind=self.kind)
-        return self.event(outcome, reason=reason, message=message, events=describe_events(events), **self._details(obj))
+        self, hook: KubeRayAsyncHook, obj: dict[str, Any], reason: str, message: str, outcome: Outcome = Outcome.FAILED
+    ) -> ResourceEvent:
+        events = await self.recent_events(hook)
+        return self.event(outcome, reason=reason, message=message, events=events, **self._details(obj))
 
     def _details(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         progress = service_progress(obj)

@@ -103,14 +103,14 @@ def crash_operator(kind: str, task_id: str) -> Any:
 
 def task_key(task_id: str, run_id: str) -> str:
     """The task-instance label value of the tier's task (see ``TaskIdentity``)."""
-    from airflow_provider_kuberay.operators._kube_task import TaskIdentity
+    from airflow_provider_kuberay.tasks.identity import TaskIdentity
 
     return TaskIdentity("k8s_tier", task_id, run_id, -1, 1).key
 
 
 def owned(custom: Any, kind: str, namespace: str, task_id: str, run_id: str) -> list[dict[str, Any]]:
     """The objects of that kind that carry this task instance's label."""
-    from airflow_provider_kuberay.operators._kube_task import TASK_LABEL
+    from airflow_provider_kuberay.tasks.identity import TASK_LABEL
 
     selector = f"{TASK_LABEL}={task_key(task_id, run_id)}"
     found = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], label_selector=selector)

@@ -18,11 +18,11 @@ from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout, Task
 from k8s_support import GROUP, VERSION, provider_cluster, rayjob, task_instance, wait_for
 from restart_support import first_event, rebuilt
 
-from airflow_provider_kuberay.exceptions import KubeRayApiError, RayJobFailedError
+from airflow_provider_kuberay.exceptions import KubeRayTimeoutError, RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
-from airflow_provider_kuberay.operators._deferral import DEFER_GRACE
-from airflow_provider_kuberay.operators._kube_task import TASK_LABEL
+from airflow_provider_kuberay.tasks.deferral import DEFER_GRACE
+from airflow_provider_kuberay.tasks.identity import TASK_LABEL
 from tests.support.airflow_context import FakeTaskInstance, context_for
 
 pytestmark = pytest.mark.k8s
@@ -195,7 +195,7 @@ def test_execution_timeout_in_the_worker_deletes_only_the_tasks_cluster(
 
     ti = task_instance("cluster_exec_timeout")
     op = _never_ready_cluster(ti.task_id, deferrable=False, execution_timeout=timedelta(seconds=6))
-    with pytest.raises((KubeRayApiError, AirflowTaskTimeout)) as info:
+    with pytest.raises((KubeRayTimeoutError, AirflowTaskTimeout)) as info:
         _run_execute_callable(context_for(ti), op.execute, op)
     assert "timed out" in str(info.value) or "Timeout" in str(info.value), info.value
     _gone("RayCluster", str(ti.xcoms["cluster_name"]), kuberay_conn)

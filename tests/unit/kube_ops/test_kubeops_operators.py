@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayConflictError, RayJobFailedError
+from airflow_provider_kuberay.exceptions import KubeRayConflictError, KubeRayResourceFailedError, RayJobFailedError
 from airflow_provider_kuberay.operators import (
     KubeRayCreateClusterOperator,
     KubeRayDeleteClusterOperator,
     KubeRayRunJobOperator,
 )
-from airflow_provider_kuberay.operators._kube_task import TaskIdentity
 from airflow_provider_kuberay.sensors import KubeRayClusterSensor, KubeRayJobSensor
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
+from airflow_provider_kuberay.tasks.identity import TaskIdentity
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from airflow_provider_kuberay.triggers.watch_hub import WatchHub
 from tests.support.airflow_context import FakeTaskInstance, context_for
@@ -250,7 +250,7 @@ def test_create_cluster_fails_fast_on_replica_failure_and_cleans_up(kube: FakeKu
     }
     _status_once_created(kube, "RayCluster", name, failure)
     op = KubeRayCreateClusterOperator(task_id="task", cluster=CLUSTER, deferrable=False, resync_interval=0.5)
-    with pytest.raises(KubeRayApiError, match="FailedCreateHeadPod") as info:
+    with pytest.raises(KubeRayResourceFailedError, match="FailedCreateHeadPod") as info:
         op.execute(context_for(ti))
     assert "exceeded quota: cpu" in str(info.value)
     assert kube.get("RayCluster", NS, name) is None  # it created it, so it deletes it

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator
-from airflow_provider_kuberay.operators._kube_task import TASK_LABEL, TRY_LABEL, TaskIdentity, failure_text
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
+from airflow_provider_kuberay.tasks.failure import failure_text
+from airflow_provider_kuberay.tasks.identity import TASK_LABEL, TRY_LABEL, TaskIdentity
+from airflow_provider_kuberay.triggers.events import ClusterEvent, Outcome, event_from_payload
 from airflow_provider_kuberay.triggers.kuberay_resource import describe_events
 from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger, replica_failure, unschedulable_pods
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger, submission_mode
@@ -30,24 +32,28 @@ def test_identity_labels_are_valid_and_recognise_their_own_objects() -> None:
 
 def test_failure_text_has_reason_message_logs_and_events() -> None:
     text = failure_text(
-        {
-            "kind": "RayJob",
-            "name": "j",
-            "namespace": "ns",
-            "outcome": "failed",
-            "reason": "AppFailed",
-            "message": "Job entrypoint command failed",
-            "job_status": "FAILED",
-            "job_deployment_status": "Failed",
-            "log_tail": "Traceback\nValueError: x",
-            "events": ["Warning BackOff: restarting"],
-        }
+        event_from_payload(
+            {
+                "kind": "RayJob",
+                "name": "j",
+                "namespace": "ns",
+                "outcome": "failed",
+                "reason": "AppFailed",
+                "message": "Job entrypoint command failed",
+                "job_status": "FAILED",
+                "job_deployment_status": "Failed",
+                "log_tail": "Traceback\nValueError: x",
+                "events": ["Warning BackOff: restarting"],
+            }
+        )
     )
     assert text.startswith("RayJob ns/j failed (AppFailed): Job entrypoint command failed")
     assert "Ray job status: FAILED, deployment: Failed" in text
     assert "ValueError: x" in text
     assert "Warning BackOff: restarting" in text
-    assert "did not finish before the task's deadline" in failure_text({"kind": "RayCluster", "outcome": "timeout"})
+    assert "did not finish before the task's deadline" in failure_text(
+        ClusterEvent(name="c", namespace="ns", outcome=Outcome.TIMEOUT)
+    )
 
 
 def test_unschedulable_pods_and_replica_failure_are_detected() -> None:

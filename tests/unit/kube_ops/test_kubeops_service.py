@@ -15,7 +15,7 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_provider_kuberay.exceptions import KubeRayApiError
+from airflow_provider_kuberay.exceptions import KubeRayResourceFailedError, KubeRayTimeoutError
 from airflow_provider_kuberay.operators import KubeRayDeleteServiceOperator, KubeRayDeployServiceOperator
 from airflow_provider_kuberay.operators import _service_change as change_of
 from airflow_provider_kuberay.sensors import KubeRayServiceSensor
@@ -363,7 +363,7 @@ def test_failed_upgrade_fails_with_serves_message_and_deletes_nothing(kube: Fake
     failing = _status("upgrade-pending-application-deploy-failed", observed=2)
     _script(kube, [(0.2, failing)], after_generation=2)
     new_cluster = ClusterSpec(image="rayproject/ray:2.53.0", ray_version="2.53.0", head=HeadGroup())
-    with pytest.raises(KubeRayApiError, match="cannot import name 'deployment_graph'") as err:
+    with pytest.raises(KubeRayResourceFailedError, match="cannot import name 'deployment_graph'") as err:
         _deploy(service=ServiceSpec(serve_config=CONFIG_V1, cluster=new_cluster)).execute(context_for())
     assert "left as it is" in str(err.value)
     assert all(method != "DELETE" for method, _ in _mutations(kube))
@@ -378,7 +378,7 @@ def test_rollback_on_failure_reapplies_the_previous_spec(kube: FakeKubeApi) -> N
     _script(kube, [(0.2, failing)], after_generation=2)
     new_cluster = ClusterSpec(image="rayproject/ray:2.53.0", ray_version="2.53.0", head=HeadGroup())
     op = _deploy(service=ServiceSpec(serve_config=CONFIG_V1, cluster=new_cluster), rollback_on_failure=True)
-    with pytest.raises(KubeRayApiError, match="Rolled back to the previous spec"):
+    with pytest.raises(KubeRayResourceFailedError, match="Rolled back to the previous spec"):
         op.execute(context_for())
     stored = kube.get("RayService", NS, NAME)
     assert stored is not None
@@ -394,7 +394,7 @@ def test_stuck_upgrade_times_out_without_deleting(kube: FakeKubeApi) -> None:
     new_cluster = ClusterSpec(image="rayproject/ray:2.53.0", ray_version="2.53.0", head=HeadGroup())
     op = _deploy(service=ServiceSpec(serve_config=CONFIG_V1, cluster=new_cluster))
     op.execution_timeout = timedelta(seconds=1.5)
-    with pytest.raises(KubeRayApiError, match="did not finish before the task's deadline") as err:
+    with pytest.raises(KubeRayTimeoutError, match="did not finish before the task's deadline") as err:
         op.execute(context_for())
     assert "pending fruit-4hq7z" in str(err.value)
     assert kube.get("RayService", NS, NAME) is not None
@@ -404,7 +404,7 @@ def test_stuck_upgrade_times_out_without_deleting(kube: FakeKubeApi) -> None:
 def test_lasting_unhealthy_application_fails(kube: FakeKubeApi) -> None:
     _existing(kube)
     _script(kube, [(0.2, _status("ready-but-application-unhealthy", observed=2))], after_generation=2)
-    with pytest.raises(KubeRayApiError, match="MangoStand is UNHEALTHY"):
+    with pytest.raises(KubeRayResourceFailedError, match="MangoStand is UNHEALTHY"):
         _deploy(serve_config=CONFIG_V2, unhealthy_grace=0.3).execute(context_for())
 
 
@@ -470,7 +470,7 @@ def test_sensor_pokes_serving_generation_and_failure(kube: FakeKubeApi) -> None:
     assert KubeRayServiceSensor(task_id="s", service_name=NAME, deferrable=False).poke(context_for())
     assert not KubeRayServiceSensor(task_id="s", service_name=NAME, generation="2").poke(context_for())
     kube.set_status("RayService", NS, NAME, _status("active-application-deploy-failed"))
-    with pytest.raises(KubeRayApiError, match="ModuleNotFoundError"):
+    with pytest.raises(KubeRayResourceFailedError, match="ModuleNotFoundError"):
         KubeRayServiceSensor(task_id="s", service_name=NAME).poke(context_for())
 
 
@@ -480,7 +480,7 @@ def test_deferrable_sensor_defers_then_judges_the_event(kube: FakeKubeApi) -> No
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context_for())
     assert isinstance(deferred.value.trigger, RayServiceTrigger)
-    with pytest.raises(KubeRayApiError, match="DEPLOY_FAILED"):
+    with pytest.raises(KubeRayResourceFailedError, match="DEPLOY_FAILED"):
         sensor.execute_complete(
             context_for(),
             {"kind": "RayService", "name": NAME, "namespace": NS, "outcome": "failed", "message": "DEPLOY_FAILED"},

@@ -13,9 +13,10 @@ from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout, Task
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
-from airflow_provider_kuberay.operators._kube_task import deferral_timed_out
 from airflow_provider_kuberay.operators.run_job import ended_by_deadline
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
+from airflow_provider_kuberay.tasks.deferral import deferral_timed_out
+from airflow_provider_kuberay.triggers.events import RayJobEvent
 from tests.support.airflow_context import FakeTaskInstance, context_for
 from tests.support.fake_kube_api import FakeKubeApi
 
@@ -55,11 +56,14 @@ def test_deferral_timed_out_reads_airflows_signal() -> None:
 
 
 def test_ended_by_deadline_only_for_kuberays_deadlines() -> None:
-    assert ended_by_deadline({"outcome": "failed", "reason": "DeadlineExceeded"})
-    assert ended_by_deadline({"outcome": "failed", "reason": "PreRunningDeadlineExceeded"})
-    assert not ended_by_deadline({"outcome": "failed", "reason": "AppFailed"})
-    assert not ended_by_deadline({"outcome": "succeeded", "reason": "DeadlineExceeded"})
-    assert not ended_by_deadline({"outcome": "failed"})
+    def event(payload: dict[str, str]) -> RayJobEvent:
+        return RayJobEvent.from_payload({"kind": "RayJob", "name": "j", "namespace": "ns", **payload})
+
+    assert ended_by_deadline(event({"outcome": "failed", "reason": "DeadlineExceeded"}))
+    assert ended_by_deadline(event({"outcome": "failed", "reason": "PreRunningDeadlineExceeded"}))
+    assert not ended_by_deadline(event({"outcome": "failed", "reason": "AppFailed"}))
+    assert not ended_by_deadline(event({"outcome": "succeeded", "reason": "DeadlineExceeded"}))
+    assert not ended_by_deadline(event({"outcome": "failed"}))
 
 
 def test_kuberay_deadline_fails_with_its_reason_and_deletes_the_rayjob(kube: FakeKubeApi) -> None:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_kuberay.job_ids import check_submission_id, submission_id_for
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
-from airflow_provider_kuberay.status.jobs_api import (
-    JobOutcome,
-    RayJobStatus,
-    failure_message,
-    job_event,
-    judge_job,
-    outcome_for,
-)
+from airflow_provider_kuberay.status.jobs_api import RayJobStatus, judge_job
+from airflow_provider_kuberay.tasks.failure import failure_text
+from airflow_provider_kuberay.tasks.identity import check_submission_id, submission_id_for
+from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
 
 
 def test_submission_ids_are_stable_and_distinct() -> None:
@@ -58,7 +53,7 @@ def test_verdicts(status: str, terminal: bool, succeeded: bool) -> None:
     assert verdict.terminal is terminal
     assert verdict.succeeded is succeeded
     if terminal:
-        assert outcome_for(verdict) is (JobOutcome.SUCCEEDED if succeeded else JobOutcome.FAILED)
+        assert JobsApiEvent.ended("s1", verdict).outcome is (Outcome.SUCCEEDED if succeeded else Outcome.FAILED)
 
 
 def test_unknown_status_is_an_error_not_a_guess() -> None:
@@ -68,13 +63,13 @@ def test_unknown_status_is_an_error_not_a_guess() -> None:
 
 def test_failure_message_has_status_message_error_type_and_log_tail() -> None:
     verdict = judge_job({"status": "FAILED", "message": "exit code 3", "error_type": "JOB_ENTRYPOINT_COMMAND_ERROR"})
-    event = job_event("s1", JobOutcome.FAILED, verdict=verdict, log_tail="line a\nline b")
+    event = JobsApiEvent.ended("s1", verdict, log_tail="line a\nline b")
     assert verdict.status is RayJobStatus.FAILED
-    text = failure_message(event)
+    text = failure_text(event)
     assert "'s1' ended with status FAILED: exit code 3" in text
     assert "JOB_ENTRYPOINT_COMMAND_ERROR" in text
     assert text.endswith("line a\nline b")
-    timeout = failure_message(job_event("s1", JobOutcome.TIMEOUT, message="late"))
+    timeout = failure_text(JobsApiEvent(submission_id="s1", outcome=Outcome.TIMEOUT, message="late"))
     assert "did not finish before the task's deadline: late" in timeout
 
 

@@ -12,9 +12,9 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 from airflow_provider_kuberay.hooks.retry import RetryPolicy
-from airflow_provider_kuberay.job_ids import submission_id_for
 from airflow_provider_kuberay.operators import KubeRaySubmitJobOperator
 from airflow_provider_kuberay.sensors import KubeRayJobSensor
+from airflow_provider_kuberay.tasks.identity import submission_id_for
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
 from tests.support.fake_dashboard import FakeDashboard

@@ -6,7 +6,6 @@ so a number or a mapping may arrive as a string). Each error names the parameter
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from airflow_provider_kuberay.specs.names import validate_name, validate_namespace
 
@@ -81,7 +80,18 @@ def optional_int(value: object, field: str) -> int | None:
     raise ValueError(f"{field} must be an integer, got {value!r}")
 
 
-def non_empty_text(value: Any, field: str, example: str) -> str:
+def check_positive(name: str, value: object, *, allow_zero: bool = False, integer: bool = False) -> None:
+    """Reject a bad number with an error naming the parameter."""
+    if value is None:
+        return
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{name} must be a{'n integer' if integer else ' number'}, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def non_empty_text(value: object, field: str, example: str) -> str:
     """A required piece of text, e.g. an entrypoint."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field} must be a non-empty string, e.g. {example!r}, got {value!r}")

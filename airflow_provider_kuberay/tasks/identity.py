@@ -1,0 +1,112 @@
+"""
+Who a resource belongs to: the task instance as deterministic names, submission ids and labels,
+so a retry or a restarted worker finds what it created instead of creating it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MANAGED_BY = "airflow-provider-kuberay"
+TASK_LABEL = "kuberay.airflow.apache.org/task-instance"
+TRY_LABEL = "kuberay.airflow.apache.org/try-number"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_SUBMISSION_ID = 96
+_SAFE_SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+
+
+def task_key_hash(dag_id: str, task_id: str, run_id: str, map_index: int = -1, length: int = 10) -> str:
+    """A short hash of one task instance's identity (try number excluded on purpose)."""
+    identity = "\x1f".join((dag_id, task_id, run_id, str(map_index)))
+    return hashlib.sha256(identity.encode()).hexdigest()[:length]
+
+
+def submission_id_for(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """
+    The Ray Jobs submission id of a task instance: readable, unique per task instance, stable
+    across its tries.
+    """
+    suffix = task_key_hash(dag_id, task_id, run_id, map_index)
+    readable = _UNSAFE.sub("-", f"{dag_id}.{task_id}" + (f".{map_index}" if map_index >= 0 else ""))
+    head = f"airflow-{readable}"[: _MAX_SUBMISSION_ID - len(suffix) - 1].rstrip("-.")
+    return f"{head}-{suffix}"
+
+
+def check_submission_id(value: str, field: str = "submission_id") -> str:
+    """Reject a user-given submission id that Ray's URLs and logs would mangle."""
+    if not isinstance(value, str) or not _SAFE_SUBMISSION_ID.match(value):
+        raise ValueError(f"{field} must be 1-256 characters of letters, digits, '_', '.' or '-', got {value!r}")
+    return value
+
+
+def _label_value(value: str) -> str:
+    # Label values: at most 63 characters, alphanumerics and -_. inside.
+    return _UNSAFE.sub("-", value)[:63].strip("-_.")
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """
+    The task instance a resource belongs to, as names and labels Kubernetes accepts.
+
+    :param dag_id: the DAG.
+    :param task_id: the task.
+    :param run_id: the DAG run.
+    :param map_index: the map index (-1 when not mapped).
+    :param try_number: the try (1 for the first).
+    """
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def from_context(cls, context: Context) -> TaskIdentity:
+        ti = context["ti"]
+        map_index = ti.map_index if ti.map_index is not None else -1
+        return cls(ti.dag_id, ti.task_id, ti.run_id, map_index, int(ti.try_number or 1))
+
+    @property
+    def key(self) -> str:
+        return task_key_hash(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+    @property
+    def submission_id(self) -> str:
+        """The Ray Jobs submission id of this task instance."""
+        return submission_id_for(self.dag_id, self.task_id, self.run_id, self.map_index)
+
+    def resource_name(self, kind: str, *, per_run: bool = True) -> str:
+        """
+        The DNS-1123 name of the ``kind`` object this task instance creates.
+
+        :param per_run: one object per DAG run; ``False``: one per task (every run updates the same one).
+        """
+        from airflow_provider_kuberay.specs import resource_name
+
+        return resource_name(self.dag_id, self.task_id, self.run_id if per_run else "", self.map_index, kind=kind)
+
+    def labels(self) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "airflow.apache.org/dag-id": _label_value(self.dag_id),
+            "airflow.apache.org/task-id": _label_value(self.task_id),
+            TASK_LABEL: self.key,
+            TRY_LABEL: str(self.try_number),
+        }
+
+    def owns(self, obj: Mapping[str, Any]) -> bool:
+        return obj.get("metadata", {}).get("labels", {}).get(TASK_LABEL) == self.key
+
+    def created_in_earlier_try(self, obj: Mapping[str, Any]) -> bool:
+        created_by = obj.get("metadata", {}).get("labels", {}).get(TRY_LABEL, "0")
+        return int(created_by) < self.try_number if created_by.isdigit() else True
