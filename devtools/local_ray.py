@@ -118,6 +118,10 @@ def _call(request: urllib.request.Request | str, timeout: float) -> tuple[int, s
         return err.code, err.read().decode()
 
 
+class _HeadExited(RuntimeError):
+    """``ray start`` exited before the head was ready."""
+
+
 def stop_head(pid: int, timeout: float = 5.0, reap: Callable[[], object] | None = None) -> None:
     """Stop the head started as ``pid`` (a session leader) and everything of its session."""
     stop_session(pid, timeout, reap=reap)
@@ -135,6 +139,8 @@ class LocalRayHead:
     :param serve: also start Ray Serve, pinned to 127.0.0.1 and a free port (``serve_port``).
     :param guard: start a guard process that stops the head if this process dies without doing so.
     :param on_spawn: called with the head's PID and temp dir the moment it is spawned.
+    :param attempts: how often to spawn the head when ``ray start`` exits (on a loaded machine the
+        raylet can miss Ray's own startup deadline).
     """
 
     def __init__(
@@ -148,6 +154,7 @@ class LocalRayHead:
         serve: bool = False,
         guard: bool = True,
         on_spawn: Callable[[int, Path], None] | None = None,
+        attempts: int = 2,
     ) -> None:
         self.num_cpus = num_cpus
         self._own_workdir = workdir is None
@@ -158,6 +165,7 @@ class LocalRayHead:
         self._serve = serve
         self._guard_wanted = guard
         self._on_spawn = on_spawn
+        self._attempts = attempts
         self.gcs_port, self.dashboard_port, *rest = free_ports(9)
         # Ray's fixed default ports (52365, ...) would collide with any other head on the machine.
         self._ports = dict(
@@ -203,6 +211,31 @@ class LocalRayHead:
         return env
 
     def start(self, timeout: float = 180.0) -> LocalRayHead:
+        """Spawn the head and wait until it runs a job (and Serve answers, if asked for)."""
+        env = self.environment()
+        for attempt in range(1, self._attempts + 1):
+            self._spawn(env)
+            try:
+                self._wait_ready(timeout)
+                if self._serve:
+                    self.serve_port = self._start_serve(env)
+                return self
+            except _HeadExited:
+                if attempt < self._attempts:
+                    self._stop_processes(timeout=5.0)
+                    continue
+                self._fail()
+                raise
+            except BaseException:
+                self._fail()
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _fail(self) -> None:
+        self._own_workdir = False  # keep the head's log for the error message
+        self.stop()
+
+    def _spawn(self, env: dict[str, str]) -> None:
         command = [
             str(self.ray_bin), "start", "--head", "--block",
             "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
@@ -213,8 +246,7 @@ class LocalRayHead:
         ]  # fmt: skip
         if self._object_store_bytes is not None:
             command.append(f"--object-store-memory={self._object_store_bytes}")
-        env = self.environment()
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             # A new session: every Ray process shares it, so stop() finds exactly ours.
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
@@ -229,15 +261,6 @@ class LocalRayHead:
                 cwd=_REPO,
                 stdin=subprocess.DEVNULL,
             )
-        try:
-            self._wait_ready(timeout)
-            if self._serve:
-                self.serve_port = self._start_serve(env)
-        except BaseException:
-            self._own_workdir = False  # keep the head's log for the error message
-            self.stop()
-            raise
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready means a job really runs: submit a probe job and wait for it to succeed."""
@@ -246,7 +269,7 @@ class LocalRayHead:
         submitted = False
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"ray start exited with {self._process.returncode}; see {self.log_path}")
+                raise _HeadExited(f"ray start exited with {self._process.returncode}; see {self.log_path}")
             try:
                 if not submitted:
                     body = json.dumps({"entrypoint": "true", "submission_id": probe}).encode()
@@ -301,6 +324,12 @@ class LocalRayHead:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the head's session (SIGTERM, then SIGKILL what is left; only our PIDs) and clean up."""
+        self._stop_processes(timeout)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _stop_processes(self, timeout: float) -> None:
         if self._process is not None:
             stop_head(self._process.pid, timeout, reap=self._process.poll)
             self._process.wait(timeout=5)
@@ -309,9 +338,6 @@ class LocalRayHead:
             self._guard.terminate()
             self._guard.wait(timeout=5)
             self._guard = None
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalRayHead:
         return self.start()

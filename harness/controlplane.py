@@ -230,25 +230,22 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         (run_dir / RAY_PID_FILE).write_text(json.dumps({"pid": pid, "temp_dir": str(temp_dir)}))
 
     def start_ray() -> None:
-        # On an overloaded machine the raylet can miss Ray's own start deadline: try twice.
-        for attempt in (1, 2):
-            try:
-                # No guard of its own: the watchdog stops it, and `up` from the CLI outlives its caller.
-                head = LocalRayHead(
-                    num_cpus=4,
-                    workdir=logs,
-                    ray_bin=ray_bin,
-                    pythonpath=[RAYAPPS],
-                    object_store_bytes=300_000_000,
-                    serve=serve,
-                    guard=False,
-                    on_spawn=record_ray,
-                )
-                ray_result["head"] = head.start(timeout=STARTUP_TIMEOUT)
-                return
-            except Exception as e:
-                ray_result["error"] = e
-                log(f"[harness] Ray head start attempt {attempt} failed: {e}")
+        # No guard of its own: the watchdog stops it, and `up` from the CLI outlives its caller.
+        head = LocalRayHead(
+            num_cpus=4,
+            workdir=logs,
+            ray_bin=ray_bin,
+            pythonpath=[RAYAPPS],
+            object_store_bytes=300_000_000,
+            serve=serve,
+            guard=False,
+            on_spawn=record_ray,
+        )
+        try:
+            ray_result["head"] = head.start(timeout=STARTUP_TIMEOUT)
+        except Exception as e:
+            ray_result["error"] = e
+            log(f"[harness] the Ray head did not start: {e}")
 
     ray_thread = threading.Thread(target=start_ray, name="ray-head")
     ray_thread.start()
