@@ -37,6 +37,11 @@ RAY_PID_FILE = "ray-head.json"
 STARTUP_TIMEOUT = 180
 
 
+def ray_bin() -> Path:
+    """The `ray` command of the harness's Ray head: KUBERAY_HARNESS_RAY, else the one beside this Python."""
+    return Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray")
+
+
 def crd_dir() -> Path:
     env = os.environ.get("KUBERAY_CRD_DIR")
     return Path(env) if env else REPO.parent / "shared" / "kuberay" / "crds"
@@ -216,8 +221,8 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         path.chmod(0o600)
 
     # The Ray head starts slowest; let it come up while the control plane does.
-    ray_bin = Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray")
-    serve = has_serve(ray_bin)
+    head_ray_bin = ray_bin()
+    serve = has_serve(head_ray_bin)
     if not serve:
         log("[harness] Ray Serve is not installed (ray[serve]): RayServices cannot serve here")
     ray_result: dict[str, Any] = {}
@@ -234,7 +239,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         head = LocalRayHead(
             num_cpus=4,
             workdir=logs,
-            ray_bin=ray_bin,
+            ray_bin=head_ray_bin,
             pythonpath=[RAYAPPS],
             object_store_bytes=300_000_000,
             serve=serve,
@@ -383,7 +388,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         "serve_port": head.serve_port,
         "proxy_port": p["proxy"],
         "netns": net.name,
-        "bin_dir": str(ray_bin.parent),
+        "bin_dir": str(head_ray_bin.parent),
         "log_dir": str(logs / "pods"),
         "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir),
