@@ -33,7 +33,7 @@ unit: bootstrap
 	$(UV_RUN) pytest tests/unit
 
 clean:
-	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .demo dist .pytest_cache .mypy_cache .ruff_cache
 
 -include harness/harness.mk
 -include benchmarks/bench.mk

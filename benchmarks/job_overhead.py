@@ -30,6 +30,8 @@ def _runtime(url: str, submission_id: str) -> float:
 
     info = JobSubmissionClient(url).get_job_info(submission_id)
     assert info.status.value == "SUCCEEDED", info
+    assert info.start_time is not None, info
+    assert info.end_time is not None, info
     return (info.end_time - info.start_time) / 1000.0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, Row, fmt, isolated_airflow_home, median, percentile, verdict
+from tests.support.loop_watchdog import first_event
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "10,100,1000").split(","))
 RUNS = int(os.environ.get("BENCH_SCALE_RUNS", "5"))
@@ -56,13 +57,9 @@ async def _provider_waiters(names: list[str], namespace: str, ready: set[str], f
 
     async def one(name: str) -> None:
         trigger = _Counted(name=name, namespace=namespace, kuberay_conn_id=CONN_ID, stream_logs=False)
-        generator = trigger.run()
-        try:
-            event = await generator.__anext__()
-        finally:
-            await generator.aclose()
+        payload = await first_event(trigger)
         fired[name] = time.time()
-        assert event.payload["outcome"] == "succeeded", event.payload
+        assert payload["outcome"] == "succeeded", payload
 
     await asyncio.gather(*(one(name) for name in names))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -50,7 +51,7 @@ async def _main(cfg: dict, stop: threading.Event, ready: threading.Event) -> Non
             if upstream is None:
                 continue
             sock = netns.listen_in(cfg["netns"], port)
-            servers.append(await asyncio.start_server(lambda r, w, u=upstream: _relay_conn(u, r, w), sock=sock))
+            servers.append(await asyncio.start_server(functools.partial(_relay_conn, upstream), sock=sock))
         # The kubelet's log endpoint on the node IP, for `pods/log` through the API server.
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cfg["kubelet_cert"], cfg["kubelet_key"])

@@ -11,12 +11,14 @@ the script also runs before the project's venv exists:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +133,7 @@ def _write_wrapper(
         (wdir / "main.go").write_text(main_go)
 
 
-def _timed(name: str, fn) -> None:
+def _timed(name: str, fn: Callable[[], object]) -> None:
     t0 = time.monotonic()
     fn()
     print(f"[harness.build] {name}: {time.monotonic() - t0:.1f}s", flush=True)
@@ -185,8 +187,10 @@ def build_kubernetes(kgomod: dict) -> None:
         tmp = target.with_suffix(".tmp")
         _timed(
             cmd,
-            lambda c=cmd, t=tmp: _run(
-                [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(t), f"k8s.io/kubernetes/cmd/{c}"], cwd=wdir
+            functools.partial(
+                _run,
+                [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), f"k8s.io/kubernetes/cmd/{cmd}"],
+                cwd=wdir,
             ),
         )
         tmp.rename(target)

@@ -18,20 +18,28 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import build, netns, pki, raylocal
-from harness.procs import alive, free_ports, non_loopback_listeners, terminate_tree
+from devtools.local_ray import LocalRayHead, clean_env, has_serve, stop_head
+from devtools.processes import alive, free_ports, non_loopback_listeners, terminate_tree
+from harness import build, netns, pki
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RUN_DIR = build.CACHE / "run"
 RBAC_DIR = Path(__file__).resolve().parent / "rbac"
+RAYAPPS = Path(__file__).resolve().parent / "rayapps"  # code the harness's Ray apps import
 SERVICE_CIDR = "10.96.0.0/16"  # only ever stored in objects: nothing here dials a ClusterIP
 RAY_PID_FILE = "ray-head.json"
 # Each component normally needs seconds; the slack is for a loaded 2-core machine.
 STARTUP_TIMEOUT = 180
+
+
+def ray_bin() -> Path:
+    """The `ray` command of the harness's Ray head: KUBERAY_HARNESS_RAY, else the one beside this Python."""
+    return Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray")
 
 
 def crd_dir() -> Path:
@@ -72,14 +80,14 @@ def _spawn(name: str, argv: list[str], run_dir: Path, env: dict[str, str] | None
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env if env is not None else raylocal.clean_env(),
+            env=env if env is not None else clean_env(),
             cwd=run_dir,
             start_new_session=True,
         )
     return proc.pid
 
 
-def _wait(what: str, check, timeout: float, pid: int | None = None, log: Path | None = None) -> Any:
+def _wait(what: str, check: Callable[[], Any], timeout: float, pid: int | None = None, log: Path | None = None) -> Any:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -184,7 +192,7 @@ def up(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, owner_pid: int | None 
             "watchdog",
             [sys.executable, "-m", "harness.watchdog", "--owner", str(owner_pid), "--run-dir", str(run_dir)],
             run_dir,
-            env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)},
+            env={**clean_env(), "PYTHONPATH": str(REPO)},
         )
     state.save()
     try:
@@ -213,28 +221,36 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         path.chmod(0o600)
 
     # The Ray head starts slowest; let it come up while the control plane does.
-    ray_bin = Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray")
-    serve = raylocal.has_serve(ray_bin)
+    head_ray_bin = ray_bin()
+    serve = has_serve(head_ray_bin)
     if not serve:
         log("[harness] Ray Serve is not installed (ray[serve]): RayServices cannot serve here")
     ray_result: dict[str, Any] = {}
 
     import threading
 
-    def record_ray(pid: int, temp_dir: str) -> None:
+    def record_ray(pid: int, temp_dir: Path) -> None:
         # Recorded at once (in a file of its own: `state` belongs to the main thread), so a
         # `down` or the watchdog stops it even while it is still starting.
-        (run_dir / RAY_PID_FILE).write_text(json.dumps({"pid": pid, "temp_dir": temp_dir}))
+        (run_dir / RAY_PID_FILE).write_text(json.dumps({"pid": pid, "temp_dir": str(temp_dir)}))
 
     def start_ray() -> None:
-        # On an overloaded machine the raylet can miss Ray's own start deadline: try twice.
-        for attempt in (1, 2):
-            try:
-                ray_result["head"] = raylocal.start(ray_bin, logs, serve=serve, on_spawn=record_ray)
-                return
-            except Exception as e:
-                ray_result["error"] = e
-                log(f"[harness] Ray head start attempt {attempt} failed: {e}")
+        # No guard of its own: the watchdog stops it, and `up` from the CLI outlives its caller.
+        head = LocalRayHead(
+            num_cpus=4,
+            workdir=logs,
+            ray_bin=head_ray_bin,
+            pythonpath=[RAYAPPS],
+            object_store_bytes=300_000_000,
+            serve=serve,
+            guard=False,
+            on_spawn=record_ray,
+        )
+        try:
+            ray_result["head"] = head.start(timeout=STARTUP_TIMEOUT)
+        except Exception as e:
+            ray_result["error"] = e
+            log(f"[harness] the Ray head did not start: {e}")
 
     ray_thread = threading.Thread(target=start_ray, name="ray-head")
     ray_thread.start()
@@ -349,15 +365,16 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         # Do not leave a Ray head behind whose PID was never recorded.
         ray_thread.join()
         if "head" in ray_result:
-            raylocal.stop(ray_result["head"])
+            ray_result["head"].stop(timeout=3)
         raise
 
     ray_thread.join()
     if "head" not in ray_result:
         raise HarnessError(f"local Ray head: {ray_result['error']}")
-    head: raylocal.RayHead = ray_result["head"]
+    head: LocalRayHead = ray_result["head"]
+    assert head.pid is not None  # started
     state.pids["ray-head"] = head.pid
-    state.ray_temp_dir = head.temp_dir
+    state.ray_temp_dir = str(head.temp_dir)
     p["ray_dashboard"], p["ray_gcs"] = head.dashboard_port, head.gcs_port
     if head.serve_port:
         p["ray_serve"] = head.serve_port
@@ -371,7 +388,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         "serve_port": head.serve_port,
         "proxy_port": p["proxy"],
         "netns": net.name,
-        "bin_dir": str(ray_bin.parent),
+        "bin_dir": str(head_ray_bin.parent),
         "log_dir": str(logs / "pods"),
         "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir),
@@ -383,7 +400,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
         "agent",
         [sys.executable, "-m", "harness.agent", "--config", str(run_dir / "agent.json")],
         run_dir,
-        env={**raylocal.clean_env(), "PYTHONPATH": str(REPO)},
+        env={**clean_env(), "PYTHONPATH": str(REPO)},
     )
     state.save()
     _wait(
@@ -392,7 +409,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
 
     # Only the operator gets the proxy, and nothing is exempted from it (no NO_PROXY): its
     # Kubernetes client talks to 127.0.0.1, which Go never proxies anyway.
-    op_env = raylocal.clean_env()
+    op_env = clean_env()
     op_env.update(
         {
             "KUBECONFIG": str(run_dir / "operator.kubeconfig"),
@@ -440,13 +457,16 @@ def down(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print, skip_pid: int | None
         if pid != skip_pid and alive(pid):
             t0 = time.monotonic()
             # Ray drains for up to 30s on SIGTERM; a test head has nothing worth waiting for.
-            terminate_tree(pid, timeout=3 if name == "ray-head" else 10)
+            if name == "ray-head":
+                stop_head(pid, timeout=3)
+            else:
+                terminate_tree(pid, timeout=10)
             log(f"[harness] stopped {name} (pid {pid}) in {time.monotonic() - t0:.1f}s")
     early = Path(state.run_dir) / RAY_PID_FILE
     if early.is_file():  # a Ray head whose start was cut short
         ray = json.loads(early.read_text())
         if ray["pid"] != skip_pid and alive(ray["pid"]):
-            terminate_tree(ray["pid"], timeout=3)
+            stop_head(ray["pid"], timeout=3)
             log(f"[harness] stopped ray-head (pid {ray['pid']})")
         state.ray_temp_dir = state.ray_temp_dir or ray["temp_dir"]
         early.unlink()

@@ -22,9 +22,9 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
 
 def _cert(
     subject: str,
-    key,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     issuer_name: x509.Name | None,
-    issuer_key,
+    issuer_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     *,
     ca: bool,
     sans: list[x509.GeneralName] | None = None,

@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from harness.procs import alive
+from devtools.processes import alive
 
 
 def main(argv: list[str] | None = None) -> int:

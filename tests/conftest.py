@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kuberay-airflow-home-"))
@@ -26,6 +27,9 @@ import pytest  # noqa: E402
 
 from tests.support.fake_dashboard import FakeDashboard, running_fake_dashboard  # noqa: E402
 from tests.support.process_leaks import leftover_processes, tag_this_session  # noqa: E402
+
+if TYPE_CHECKING:
+    from devtools.local_ray import LocalRayHead
 
 _PROCESS_TAG = tag_this_session()
 
@@ -58,7 +62,7 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
-def ray_head() -> Iterator[object]:
+def ray_head() -> Iterator[LocalRayHead]:
     """One real local Ray head on 127.0.0.1 for the whole session, stopped by PID at the end."""
     from devtools.local_ray import LocalRayHead
 

@@ -11,7 +11,6 @@ from typing import Any
 from ray import serve
 
 
-@serve.deployment
 class Echo:
     def __init__(self) -> None:
         self.greeting = "hello"
@@ -23,4 +22,6 @@ class Echo:
         return f"{self.greeting} from the harness"
 
 
-app = Echo.bind()
+# Called, not as a class decorator: mypy keeps a decorated class's own type, and Ray types only the
+# called form as returning a Deployment.
+app = serve.deployment()(Echo).bind()

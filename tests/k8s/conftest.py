@@ -72,6 +72,8 @@ def _sigterm_to_interrupt(*_: object) -> None:
 def k8s_cluster() -> Iterator[K8sCluster]:
     from kubernetes import config as kconfig
 
+    from harness import controlplane
+
     external = os.environ.get("KUBECONFIG")
     run_dir: Path | None = None
     if external:
@@ -87,12 +89,10 @@ def k8s_cluster() -> Iterator[K8sCluster]:
             kubeconfig=kubeconfig,
             harness=run_dir is not None or _is_harness(api),
             api=api,
-            ray_bin=Path(os.environ.get("KUBERAY_HARNESS_RAY") or Path(sys.executable).parent / "ray"),
+            ray_bin=controlplane.ray_bin(),
         )
     finally:
         if run_dir is not None:
-            from harness import controlplane
-
             controlplane.down(run_dir, log=lambda *_: None)
             shutil.rmtree(run_dir, ignore_errors=True)
 

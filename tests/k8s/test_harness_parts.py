@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from devtools.processes import free_ports
 from harness import fwdproxy
-from harness.procs import free_ports
 
 
 async def _fake_upstream(port: int, seen: list[bytes]) -> asyncio.Server:

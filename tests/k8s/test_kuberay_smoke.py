@@ -180,9 +180,9 @@ applications:
 def test_rayservice_serves_its_app(k8s_cluster: Any, k8s_namespace: str, custom: Any) -> None:
     if not k8s_cluster.harness:
         pytest.skip("the RayService smoke test deploys the harness's own Serve app (harness_echo)")
-    from harness import raylocal
+    from devtools.local_ray import has_serve
 
-    if not raylocal.has_serve(k8s_cluster.ray_bin):
+    if not has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
     ns, name = k8s_namespace, _name("svc")
     body = {

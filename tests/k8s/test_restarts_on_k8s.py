@@ -55,9 +55,9 @@ def _reconciled(obj: dict[str, Any]) -> dict[str, Any] | None:
 def _needs_serve(k8s_cluster: Any) -> None:
     if not k8s_cluster.harness:
         pytest.skip("deploys the harness's own Serve app (harness_echo)")
-    from harness import raylocal
+    from devtools.local_ray import has_serve
 
-    if not raylocal.has_serve(k8s_cluster.ray_bin):
+    if not has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
 
 

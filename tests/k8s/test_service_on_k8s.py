@@ -87,9 +87,9 @@ def test_deploy_upgrade_twice_without_dropped_requests(
 ) -> None:
     if not k8s_cluster.harness:
         pytest.skip("deploys the harness's own Serve app (harness_echo)")
-    from harness import raylocal
+    from devtools.local_ray import has_serve
 
-    if not raylocal.has_serve(k8s_cluster.ray_bin):
+    if not has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
     extra = {"kube_config_path": k8s_cluster.kubeconfig, "namespace": k8s_namespace, "dashboard_access": "proxy"}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", json.dumps({"conn_type": "kuberay", "extra": extra}))
@@ -183,9 +183,9 @@ def test_example_service_dag_runs_deferred_on_airflow(
 
     if not k8s_cluster.harness:
         pytest.skip("ships the greeter app through the harness's shared Ray head")
-    from harness import raylocal
+    from devtools.local_ray import has_serve
 
-    if not raylocal.has_serve(k8s_cluster.ray_bin):
+    if not has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
     extra = {"kube_config_path": readme_role_kubeconfig, "namespace": k8s_namespace, "dashboard_access": "proxy"}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", json.dumps({"conn_type": "kuberay", "extra": extra}))

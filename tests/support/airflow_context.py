@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 @dataclass
@@ -21,5 +24,6 @@ class FakeTaskInstance:
         self.xcoms[key] = value
 
 
-def context_for(ti: FakeTaskInstance | None = None) -> dict[str, Any]:
-    return {"ti": ti or FakeTaskInstance()}
+def context_for(ti: FakeTaskInstance | None = None) -> Context:
+    """An execution context holding only ``ti``: the fake stands in for Airflow's task instance."""
+    return cast("Context", {"ti": ti or FakeTaskInstance()})

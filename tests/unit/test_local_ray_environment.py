@@ -1,0 +1,40 @@
+"""The environment the local Ray head launcher (devtools/local_ray.py) gives a head, without starting one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.local_ray import LocalRayHead
+
+
+@pytest.fixture
+def head() -> Iterator[LocalRayHead]:
+    unstarted = LocalRayHead(pythonpath=[Path("/opt/apps")])
+    yield unstarted
+    unstarted.stop()  # removes its temp dirs
+
+
+def test_the_launching_pythons_bin_comes_first_on_path(head: LocalRayHead, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    path = head.environment()["PATH"].split(os.pathsep)
+    assert path == [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+    assert head.environment()["PYTHONPATH"].split(os.pathsep)[0] == "/opt/apps"
+
+
+def test_the_head_gets_no_proxy_no_foreign_ray_settings_and_a_quiet_home(
+    head: LocalRayHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "http://elsewhere:8265")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    env = head.environment()
+    assert "RAY_ADDRESS" not in env
+    assert "HTTPS_PROXY" not in env
+    assert env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert (Path(env["HOME"]) / "ray_bootstrap_config.yaml").read_text() == "{}\n"
+    assert env["RAY_USAGE_STATS_REPORT_URL"].startswith("http://127.0.0.1:")
