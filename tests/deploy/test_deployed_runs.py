@@ -1,0 +1,25 @@
+"""The example DAG and the tier's own DAG on a real Airflow deployment, driven over REST."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.deployment import AirflowDeployment
+from tests.deploy.runs import EXAMPLE_DAG, EXAMPLE_TASK, FinishedRun
+
+pytestmark = [pytest.mark.deploy, pytest.mark.ray]
+
+
+def test_example_dag_succeeds_with_the_job_output_in_the_task_log(
+    deployment: AirflowDeployment, example_run: FinishedRun, ray_head: object
+) -> None:
+    rest = deployment.rest
+    assert example_run.state == "success", example_run.task_states
+    assert example_run.task_states == {EXAMPLE_TASK: "success", "report": "success"}
+    submission_id = rest.xcom(EXAMPLE_DAG, example_run.run_id, EXAMPLE_TASK, "return_value")
+    assert submission_id.startswith(f"airflow-{EXAMPLE_DAG}.{EXAMPLE_TASK}-")
+    assert rest.xcom(EXAMPLE_DAG, example_run.run_id, EXAMPLE_TASK, "job_status") == "SUCCEEDED"
+    log = rest.task_log(EXAMPLE_DAG, example_run.run_id, EXAMPLE_TASK)
+    print(log)
+    assert "total letters: " in log
+    assert f"run: {example_run.run_id}" in log
