@@ -31,7 +31,11 @@ def deployment(ray_head: Any) -> Iterator[AirflowDeployment]:
             "POST",
             "/connections",
             expect=201,
-            json={"connection_id": "ray_dashboard_default", "conn_type": "ray_dashboard", "host": ray_head.dashboard_url},
+            json={
+                "connection_id": "ray_dashboard_default",
+                "conn_type": "ray_dashboard",
+                "host": ray_head.dashboard_url,
+            },
         )
     except BaseException as err:
         logs = started.process_logs()

@@ -107,8 +107,6 @@ class AirflowDeployment:
             "OPERATORS__DEFAULT_DEFERRABLE": "True",
             "LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports["worker"]),
             "LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[triggerer]),
-            # A triggerer that stopped heartbeating hands its triggers over after this long (default 30 s).
-            "TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "20",
             "DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
@@ -124,7 +122,7 @@ class AirflowDeployment:
     def _components(self) -> dict[str, ManagedProcess]:
         airflow = str(Path(sys.executable).with_name("airflow"))
         commands = {
-            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
+            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "-w", "1"],
             "scheduler": [airflow, "scheduler"],
             "dag-processor": [airflow, "dag-processor"],
         }
@@ -145,7 +143,7 @@ class AirflowDeployment:
                 command, env=self.environment(), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                 timeout=self.startup_timeout * 2, check=False,
             )  # fmt: skip
-        assert done.returncode == 0, f"`airflow {' '.join(args)}` failed ({done.returncode}):\n{log.read_text()[-5000:]}"
+        assert done.returncode == 0, f"`airflow {' '.join(args)}` exited {done.returncode}:\n{log.read_text()[-5000:]}"
 
     def _logged_in(self) -> bool:
         return bool(self.rest.login())
@@ -197,7 +195,7 @@ class AirflowDeployment:
     def process_logs(self) -> str:
         """Every component's output (the tail of each), for a failure report."""
         parts = []
-        for path in sorted(self.logs.glob("*.log")) + [self.postgres.log_path]:
+        for path in [*sorted(self.logs.glob("*.log")), self.postgres.log_path]:
             if path.exists():
                 text = path.read_text(errors="replace")
                 parts.append(f"===== {path.name} (last 8000 chars)\n{text[-8000:]}")

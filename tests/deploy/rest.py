@@ -114,7 +114,7 @@ class AirflowRest:
 
 
 def wait_until(
-    check: Callable[[], T | None | bool], timeout: float, what: str, progress: Callable[[], object] | None = None
+    check: Callable[[], T | bool | None], timeout: float, what: str, progress: Callable[[], object] | None = None
 ) -> T:
     """Call ``check`` until it returns something truthy (returned); fail after ``timeout`` saying ``what``."""
     deadline = time.monotonic() + timeout

@@ -36,4 +36,4 @@ with DAG(
     def after(submission_id: str) -> str:
         return submission_id
 
-    after(job.output)
+    after(job.output)  # type: ignore[arg-type]
