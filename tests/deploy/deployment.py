@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -184,6 +185,17 @@ class AirflowDeployment:
 
     def pids(self) -> list[int]:
         return [pid for component in self.components.values() for pid in component.pids()] + self.postgres.pids()
+
+    def listeners(self) -> dict[str, str]:
+        """Every TCP listener of the deployment's processes: local address -> process name (``ss -ltnp``)."""
+        pids = set(self.pids())
+        table = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+        found = {}
+        for line in table.splitlines():
+            owners = {int(pid) for pid in re.findall(r"pid=(\d+),", line)}
+            if owners & pids:
+                found[line.split()[3]] = line.split('"')[1]
+        return found
 
     # Tear-down
 

@@ -85,36 +85,36 @@ def _connection_type(conn_type: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("conn_type", ["ray_dashboard", "kuberay"])
 def test_add_connection_form_shows_the_providers_fields(ui: AirflowUi, conn_type: str) -> None:
-    from selenium.webdriver.common.keys import Keys
-
     declared = _connection_type(conn_type)
     ui.open("/connections")
     ui.element("//button[contains(., 'Add Connection')]").click()
     dialog = "//*[@role='dialog']"
     type_box = ui.element(f"{dialog}//input[@role='combobox']")
     type_box.send_keys(declared["hook-name"])
-    ui.wait_for_text("//*[contains(@class, 'menu')]", declared["hook-name"])
-    type_box.send_keys(Keys.ENTER)
-    ui.element(f"{dialog}//button[contains(., 'Extra Fields')]").click()
-    form = ui.wait_for_text(dialog, next(iter(declared["conn-fields"].values()))["label"])
-    ui.screenshot(f"add-connection-{conn_type}")
-    text = form.text
-    assert declared["hook-name"] in text
-    for name, field in declared["conn-fields"].items():
-        assert field["label"] in text, f"{conn_type} field {name!r} ({field['label']!r}) is not on the form:\n{text}"
+    ui.element(f"//*[@role='option' and normalize-space(.)={_xpath_literal(declared['hook-name'])}]").click()
+    # The standard fields open first: the provider's relabelling, placeholders and hidden fields.
+    standard = ui.wait_for_text(dialog, "Standard Fields")
+    ui.screenshot(f"add-connection-{conn_type}-standard")
     behaviour = declared["ui-field-behaviour"]
+    labels = {label.text.strip().rstrip("*").strip() for label in standard.find_elements("xpath", ".//label")}
     for relabelled in behaviour["relabeling"].values():
-        assert relabelled in text, f"relabelled field {relabelled!r} is not on the form:\n{text}"
-    labels = {label.text.strip().rstrip("*").strip() for label in form.find_elements("xpath", ".//label")}
+        assert relabelled in labels, f"relabelled field {relabelled!r} is not on the form: {labels}"
     for hidden in behaviour["hidden-fields"]:
         assert hidden.capitalize() not in labels, f"hidden field {hidden!r} is on the form: {labels}"
     for field, placeholder in behaviour["placeholders"].items():
-        assert form.find_elements("xpath", f".//*[@placeholder={_xpath_literal(placeholder)}]"), (
+        assert standard.find_elements("xpath", f".//*[@placeholder={_xpath_literal(placeholder)}]"), (
             f"no input with the {field} placeholder {placeholder!r}"
         )
+    # Then the provider's own fields (conn-fields), each with its label and description.
+    ui.element(f"{dialog}//button[contains(., 'Extra Fields')]").click()
+    extra = ui.wait_for_text(dialog, next(iter(declared["conn-fields"].values()))["label"])
+    ui.screenshot(f"add-connection-{conn_type}-extra")
+    for name, field in declared["conn-fields"].items():
+        for shown in (field["label"], field["description"]):
+            assert shown in extra.text, f"{conn_type} field {name!r}: {shown!r} is not on the form:\n{extra.text}"
 
 
-def test_finished_task_page_shows_the_job_output_and_the_ray_job_link(
+def test_finished_task_page_shows_the_job_output_in_its_log_and_the_ray_job_link(
     ui: AirflowUi, deployment: AirflowDeployment, example_run: FinishedRun
 ) -> None:
     assert example_run.state == "success", example_run.task_states
@@ -124,8 +124,12 @@ def test_finished_task_page_shows_the_job_output_and_the_ray_job_link(
     # The job's own output, forwarded by the trigger while the task was deferred.
     ui.wait_for_text("//body", "total letters: 44")
     ui.wait_for_text("//body", f"run: {example_run.run_id}")
-    link = ui.element("//a[contains(., 'Ray Job')]")
-    ui.screenshot("task-page")
+    ui.screenshot("task-log")
+    # Airflow 3.3 lists a task's extra links on its Details tab.
+    ui.element("//a[@title='Details']").click()
+    ui.wait_for_text("//body", "Extra Links")
+    link = ui.element("//a[normalize-space(.)='Ray Job']")
+    ui.screenshot("task-details")
     assert link.get_attribute("href") == f"{dashboard_url}/#/jobs/{submission_id}"
 
 
