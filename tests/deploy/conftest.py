@@ -18,6 +18,7 @@ from tests.deploy.deployment import AirflowDeployment
 from tests.deploy.runs import EXAMPLE_DAG, FinishedRun, run_to_end
 
 _running: list[AirflowDeployment] = []
+_failed_tests: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -42,23 +43,16 @@ def deployment(ray_head: Any) -> Iterator[AirflowDeployment]:
         started.stop()
         raise RuntimeError(f"the Airflow deployment did not start: {err}\n{logs}\n(kept in {workdir})") from err
     _running.append(started)
-    failed_before = _failures()
+    failed_before = len(_failed_tests)
     try:
         yield started
     finally:
         _running.remove(started)
         started.stop()
-        if _failures() == failed_before:
+        if len(_failed_tests) == failed_before:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"\nthe deploy tier failed: its logs and database are kept in {workdir}")
-
-
-_failed_tests: list[str] = []
-
-
-def _failures() -> int:
-    return len(_failed_tests)
 
 
 @pytest.hookimpl(hookwrapper=True)
