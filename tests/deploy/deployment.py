@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devtools.local_ray import free_port, loopback_shim
+from devtools.local_ray import free_port
 from tests.deploy.postgres import LocalPostgres
 from tests.deploy.processes import ROOT, ManagedProcess
 from tests.deploy.rest import AirflowRest, wait_until
@@ -22,7 +22,8 @@ from tests.deploy.rest import AirflowRest, wait_until
 TEST_DAGS = Path(__file__).with_name("dags")
 TRIGGERERS = ("triggerer-1", "triggerer-2")
 # Each component reports itself under this name (Job.hostname), so a test can tell the triggerers apart
-# the way an operator tells machines apart; both resolve to loopback, where each serves its logs.
+# the way an operator tells machines apart; both resolve to loopback at once (no DNS wait when the API
+# server tries the log server of a deferred task's triggerer).
 HOSTNAMES = {"triggerer-1": "127.0.0.1", "triggerer-2": "localhost"}
 USERNAME = "admin"
 
@@ -46,7 +47,6 @@ class AirflowDeployment:
         # Shared by every component: tokens and log-server signatures must verify across processes.
         self.secret_key = secrets.token_urlsafe(32)
         self.jwt_secret = secrets.token_urlsafe(32)
-        self.log_ports = {name: free_port() for name in ("worker", *TRIGGERERS)}
         self.components: dict[str, ManagedProcess] = {}
         self.rest = AirflowRest(self.base_url, USERNAME, self.password)
 
@@ -85,8 +85,7 @@ class AirflowDeployment:
         """
         What every component shares: one config, set as AIRFLOW__* variables.
 
-        :param triggerer: for a triggerer, which one (its host name and log-server port); the other
-            components read the first one's log server.
+        :param triggerer: for a triggerer, which one (the host name it reports).
         """
         settings = {
             "CORE__EXECUTOR": "LocalExecutor",
@@ -106,8 +105,6 @@ class AirflowDeployment:
             "API__SECRET_KEY": self.secret_key,
             "API_AUTH__JWT_SECRET": self.jwt_secret,
             "OPERATORS__DEFAULT_DEFERRABLE": "True",
-            "LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports["worker"]),
-            "LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[triggerer]),
             "DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
@@ -115,16 +112,15 @@ class AirflowDeployment:
         env["AIRFLOW_HOME"] = str(self.home)
         env["DEPLOY_HOSTNAME"] = HOSTNAMES[triggerer]
         env["PYTHONPATH"] = str(ROOT)  # the hostname callable lives in this repo's tests
-        shim = loopback_shim()
-        if shim is not None:  # serve_logs listens on every interface; keep it on loopback
-            env["LD_PRELOAD"] = " ".join(filter(None, [str(shim), env.get("LD_PRELOAD", "")]))
         return env
 
     def _components(self) -> dict[str, ManagedProcess]:
         airflow = str(Path(sys.executable).with_name("airflow"))
         commands = {
             "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "-w", "1"],
-            "scheduler": [airflow, "scheduler"],
+            # No log servers: they listen on every interface (no setting), and every component
+            # shares this machine's log folder, which the API server reads.
+            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
             "dag-processor": [airflow, "dag-processor"],
         }
         components = {
@@ -133,7 +129,8 @@ class AirflowDeployment:
         }
         for name in TRIGGERERS:
             env = self.environment(triggerer=name)
-            components[name] = ManagedProcess(name, [airflow, "triggerer"], self.logs / f"{name}.log", env)
+            command = [airflow, "triggerer", "--skip-serve-logs"]
+            components[name] = ManagedProcess(name, command, self.logs / f"{name}.log", env)
         return components
 
     def _airflow_once(self, *args: str) -> None:

@@ -27,8 +27,7 @@ def test_example_dag_succeeds_with_the_job_output_in_the_task_log(
 
 def test_every_server_of_the_deployment_listens_on_loopback_only(deployment: AirflowDeployment) -> None:
     listeners = deployment.listeners()
-    # Postgres, the API server, and the log servers of the scheduler and both triggerers at least.
-    assert len(listeners) >= 5, listeners
+    assert {"postgres", "airflow api_ser"} <= set(listeners.values()), listeners
     exposed = {address: name for address, name in listeners.items() if not _on_loopback(address)}
     assert not exposed, f"servers listening off loopback: {exposed}"
 

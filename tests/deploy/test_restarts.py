@@ -18,12 +18,23 @@ from tests.deploy.runs import LINES_DAG, LINES_TASK, RUN_TIMEOUT, job_lines
 pytestmark = [pytest.mark.deploy, pytest.mark.ray]
 
 DEFER_TIMEOUT = 180.0
+# Long enough that the job outlasts a restart on a busy machine: the trigger fires after it, not during it.
+RESTART_LINES = 30
 
 
 def _start_deferred_run(deployment: AirflowDeployment, lines: int, interval: float) -> str:
+    """
+    Trigger a run and return once its task is deferred and the trigger has forwarded the job's
+    first lines: the trigger runs, and the job has most of its lines still to print.
+    """
     rest = deployment.rest
     run_id = rest.trigger(LINES_DAG, {"lines": lines, "interval": interval})
     rest.wait_for_task_state(LINES_DAG, run_id, LINES_TASK, "deferred", DEFER_TIMEOUT)
+    wait_until(
+        lambda: "deploy-line 003/" in rest.task_log(LINES_DAG, run_id, LINES_TASK),
+        DEFER_TIMEOUT,
+        "the job's first lines in the task log",
+    )
     return run_id
 
 
@@ -37,7 +48,7 @@ def _assert_every_line_in_log(deployment: AirflowDeployment, run_id: str, lines:
 
 def test_scheduler_killed_mid_run_and_restarted_the_run_completes(deployment: AirflowDeployment) -> None:
     rest = deployment.rest
-    run_id = _start_deferred_run(deployment, lines=20, interval=0.5)
+    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=1.0)
     deployment.kill_component("scheduler")
     try:
         assert not deployment.components["scheduler"].pids(), "the scheduler survived SIGKILL"
@@ -49,7 +60,7 @@ def test_scheduler_killed_mid_run_and_restarted_the_run_completes(deployment: Ai
     finished = rest.wait_for_run(LINES_DAG, run_id, RUN_TIMEOUT)
     assert finished["state"] == "success", rest.task_states(LINES_DAG, run_id)
     assert rest.task_states(LINES_DAG, run_id) == {LINES_TASK: "success", "after": "success"}
-    _assert_every_line_in_log(deployment, run_id, lines=20)
+    _assert_every_line_in_log(deployment, run_id, lines=RESTART_LINES)
 
 
 def _runs(deployment: AirflowDeployment) -> dict[str, str]:
@@ -60,7 +71,7 @@ def _runs(deployment: AirflowDeployment) -> dict[str, str]:
 def test_api_server_restart_loses_nothing(deployment: AirflowDeployment) -> None:
     rest = deployment.rest
     before_runs = _runs(deployment)
-    run_id = _start_deferred_run(deployment, lines=20, interval=0.5)
+    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=1.0)
     token = rest.token
     deployment.stop_component("api-server")
     deployment.start_component("api-server")
@@ -69,7 +80,7 @@ def test_api_server_restart_loses_nothing(deployment: AirflowDeployment) -> None
     assert rest.token == token
     finished = rest.wait_for_run(LINES_DAG, run_id, RUN_TIMEOUT)
     assert finished["state"] == "success", rest.task_states(LINES_DAG, run_id)
-    _assert_every_line_in_log(deployment, run_id, lines=20)
+    _assert_every_line_in_log(deployment, run_id, lines=RESTART_LINES)
     after_runs = _runs(deployment)
     for run_id_before, state_before in before_runs.items():
         assert after_runs[run_id_before] == state_before, f"{run_id_before} was {state_before}, now {after_runs}"
@@ -96,18 +107,10 @@ def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
     """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
     rest = deployment.rest
     run_id = _start_deferred_run(deployment, lines=TAKEOVER_LINES, interval=0.5)
-    ti = wait_until(
-        lambda: (found := rest.task_instance(LINES_DAG, run_id, LINES_TASK))["triggerer_job"] and found,
-        DEFER_TIMEOUT,
-        "a triggerer to pick up the trigger",
-    )
+    # The trigger runs and has forwarded some lines: kill its triggerer mid-job.
+    ti = rest.task_instance(LINES_DAG, run_id, LINES_TASK)
+    assert ti["triggerer_job"], ti
     killed_host = str(ti["triggerer_job"]["hostname"])
-    # Kill mid-job: after the trigger forwarded some lines, long before the job's last one.
-    wait_until(
-        lambda: "deploy-line 005/" in rest.task_log(LINES_DAG, run_id, LINES_TASK),
-        DEFER_TIMEOUT,
-        "the first job lines in the task log",
-    )
     killed = deployment.triggerer_named(killed_host)
     deployment.kill_component(killed)
     try:
