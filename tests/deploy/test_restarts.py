@@ -6,8 +6,8 @@ run still ends as it should. Every check is made over REST, as a user or a CI sy
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -18,17 +18,19 @@ from tests.deploy.runs import LINES_DAG, LINES_TASK, RUN_TIMEOUT, job_lines
 pytestmark = [pytest.mark.deploy, pytest.mark.ray]
 
 DEFER_TIMEOUT = 180.0
-# Long enough that the job outlasts a restart on a busy machine: the trigger fires after it, not during it.
-RESTART_LINES = 30
+RESTART_LINES = 20
 
 
-def _start_deferred_run(deployment: AirflowDeployment, lines: int, interval: float) -> str:
+def _start_deferred_run(
+    deployment: AirflowDeployment, lines: int, interval: float, release_file: Path | None = None
+) -> str:
     """
     Trigger a run and return once its task is deferred and the trigger has forwarded the job's
-    first lines: the trigger runs, and the job has most of its lines still to print.
+    first lines: the trigger runs, and the job is mid-way (it ends only once ``release_file`` exists).
     """
     rest = deployment.rest
-    run_id = rest.trigger(LINES_DAG, {"lines": lines, "interval": interval})
+    conf = {"lines": lines, "interval": interval, "release_file": str(release_file or "")}
+    run_id = rest.trigger(LINES_DAG, conf)
     rest.wait_for_task_state(LINES_DAG, run_id, LINES_TASK, "deferred", DEFER_TIMEOUT)
     wait_until(
         lambda: "deploy-line 003/" in rest.task_log(LINES_DAG, run_id, LINES_TASK),
@@ -46,14 +48,18 @@ def _assert_every_line_in_log(deployment: AirflowDeployment, run_id: str, lines:
     return log
 
 
-def test_scheduler_killed_mid_run_and_restarted_the_run_completes(deployment: AirflowDeployment) -> None:
+def test_scheduler_killed_mid_run_and_restarted_the_run_completes(
+    deployment: AirflowDeployment, tmp_path: Path
+) -> None:
     rest = deployment.rest
-    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=1.0)
+    release = tmp_path / "release"
+    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
     deployment.kill_component("scheduler")
     try:
         assert not deployment.components["scheduler"].pids(), "the scheduler survived SIGKILL"
-        # The run goes on without a scheduler as far as it can: the trigger fires in the triggerer.
-        time.sleep(5)
+        # While no scheduler runs, the job ends and the trigger fires: the task waits to be scheduled.
+        release.touch()
+        rest.wait_for_task_state(LINES_DAG, run_id, LINES_TASK, "scheduled", DEFER_TIMEOUT)
         assert rest.dag_run(LINES_DAG, run_id)["state"] == "running"
     finally:
         deployment.start_component("scheduler")
@@ -68,16 +74,19 @@ def _runs(deployment: AirflowDeployment) -> dict[str, str]:
     return {run["dag_run_id"]: run["state"] for run in found}
 
 
-def test_api_server_restart_loses_nothing(deployment: AirflowDeployment) -> None:
+def test_api_server_restart_loses_nothing(deployment: AirflowDeployment, tmp_path: Path) -> None:
     rest = deployment.rest
     before_runs = _runs(deployment)
-    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=1.0)
+    release = tmp_path / "release"
+    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
     token = rest.token
     deployment.stop_component("api-server")
     deployment.start_component("api-server")
     # The token issued before the restart still works: nothing to log in again for.
     wait_until(rest.health, deployment.startup_timeout, "the restarted API server to answer")
     assert rest.token == token
+    # The job ends once the API server is back: a worker needs it to resume the task.
+    release.touch()
     finished = rest.wait_for_run(LINES_DAG, run_id, RUN_TIMEOUT)
     assert finished["state"] == "success", rest.task_states(LINES_DAG, run_id)
     _assert_every_line_in_log(deployment, run_id, lines=RESTART_LINES)

@@ -2,7 +2,8 @@
 The deploy tier's DAG: a deferred Jobs-API task whose Ray job prints numbered lines for a while,
 then a downstream task the scheduler must still run (after a restart, say).
 
-Its run ``conf`` sets ``lines`` and ``interval``.
+Its run ``conf`` sets ``lines`` and ``interval``, and ``release_file``: a path on this machine that
+the job waits for after its lines (none by default), so a test decides when the job ends.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ with DAG(
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
-    params={"lines": 40, "interval": 0.5},
+    params={"lines": 40, "interval": 0.5, "release_file": ""},
     tags=["deploy-tier"],
 ):
     job = KubeRaySubmitJobOperator(
         task_id="numbered_lines",
-        entrypoint="python numbered_lines.py --lines {{ params.lines }} --interval {{ params.interval }}",
+        entrypoint="python numbered_lines.py --lines {{ params.lines }} --interval {{ params.interval }}"
+        " --release-file '{{ params.release_file }}'",
         runtime_env={"working_dir": str(Path(__file__).parent / "ray_scripts")},
         entrypoint_num_cpus=0.25,
         ray_dashboard_conn_id="ray_dashboard_default",
