@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devtools.local_ray import free_port
@@ -197,8 +198,9 @@ class AirflowDeployment:
     # Tear-down
 
     def stop(self) -> None:
-        for name in reversed(list(self.components)):
-            self.components[name].stop()
+        """Stop every Airflow component at once (each SIGTERM, then SIGKILL), then Postgres."""
+        with ThreadPoolExecutor(max_workers=len(self.components) or 1) as pool:
+            list(pool.map(ManagedProcess.stop, self.components.values()))
         self.postgres.stop()
 
     def process_logs(self) -> str:
