@@ -1,0 +1,41 @@
+"""
+The deploy tier's DAG: a deferred Jobs-API task whose Ray job prints numbered lines for a while,
+then a downstream task the scheduler must still run (after a restart, say).
+
+Its run ``conf`` sets ``lines`` and ``interval``, and ``release_file``: a path on this machine that
+the job waits for after its lines (none by default), so a test decides when the job ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_kuberay.operators import KubeRaySubmitJobOperator
+
+with DAG(
+    dag_id="deploy_numbered_lines",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    params={"lines": 40, "interval": 0.5, "release_file": ""},
+    tags=["deploy-tier"],
+):
+    job = KubeRaySubmitJobOperator(
+        task_id="numbered_lines",
+        entrypoint="python numbered_lines.py --lines {{ params.lines }} --interval {{ params.interval }}"
+        " --release-file '{{ params.release_file }}'",
+        runtime_env={"working_dir": str(Path(__file__).parent / "ray_scripts")},
+        entrypoint_num_cpus=0.25,
+        ray_dashboard_conn_id="ray_dashboard_default",
+        deferrable=True,
+        poll_interval=1.0,
+    )
+
+    @task
+    def after(submission_id: str) -> str:
+        return submission_id
+
+    after(job.output)  # type: ignore[arg-type]
