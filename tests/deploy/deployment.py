@@ -15,7 +15,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from devtools.local_ray import free_port
+from devtools.processes import free_port
 from tests.deploy.postgres import LocalPostgres
 from tests.deploy.processes import ROOT, ManagedProcess
 from tests.deploy.rest import AirflowRest, wait_until

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devtools.local_ray import free_port
+from devtools.processes import free_port
 from tests.deploy.processes import ManagedProcess
 
 # initdb and postgres refuse to run as root; Debian's package creates this user.

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from devtools.local_ray import session_pids, stop_session
+from devtools.processes import session_pids, stop_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
