@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 UV_RUN := $(UV) run --frozen --extra local
 
-.PHONY: demo demo-k8s test lint unit bootstrap clean
+.PHONY: demo demo-k8s test lint unit bootstrap system-packages clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -15,11 +15,11 @@ demo: bootstrap
 	$(UV_RUN) python -m devtools.demo
 
 ## The Kubernetes example DAG end to end on the test control plane (or the cluster in KUBECONFIG).
-demo-k8s: bootstrap k8s-prepare
+demo-k8s: bootstrap system-packages k8s-prepare
 	$(UV_RUN) python -m devtools.demo_k8s
 
 ## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
-test: bootstrap lint k8s-prepare
+test: bootstrap system-packages lint k8s-prepare
 	# The unit tier first, on a quiet machine: its event-loop checks time callbacks in milliseconds.
 	$(UV_RUN) pytest -rs tests/unit tests/airflow tests/ray tests/k8s tests/deploy
 
@@ -27,6 +27,10 @@ lint: bootstrap
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
 	$(UV_RUN) mypy
+
+## Debian packages the test tiers need (iproute2, postgresql, chromium), installed when missing.
+system-packages:
+	@bash devtools/system_packages.sh
 
 ## Only the fast unit tier.
 unit: bootstrap
