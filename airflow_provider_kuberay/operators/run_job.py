@@ -224,9 +224,10 @@ class KubeRayRunJobOperator(BaseOperator):
             inputs.optional_mapping(getattr(self, field), field)
         if self.queue_name and self.cluster_name:
             raise ValueError("queue_name needs a new cluster: Kueue admits RayJobs with their own, not cluster_name")
-        if self.queue_name and self.shutdown_after_job_finishes is False:
+        if self.queue_name and self._shutdown_after_job_finishes() is False:
             raise ValueError(
-                "queue_name needs shutdown_after_job_finishes: Kueue frees the quota when the cluster goes"
+                "queue_name needs shutdown_after_job_finishes (so no deletionRules): KubeRay only suspends a RayJob"
+                " whose cluster goes with it"
             )
 
     def build_body(self, name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:

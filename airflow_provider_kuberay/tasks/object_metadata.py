@@ -63,11 +63,12 @@ def object_metadata(
     priority = _kueue_name(priority_class, "priority_class")
     if priority and not queue:
         raise ValueError("priority_class needs queue_name: Kueue only orders the workloads of a queue")
-    for key, value in ((KUEUE_QUEUE_LABEL, queue), (KUEUE_PRIORITY_LABEL, priority)):
-        if value and label_map.get(key, value) != value:
-            raise ValueError(f"labels[{key!r}] = {label_map[key]!r} contradicts {value!r} given as its parameter")
-        if value:
-            label_map[key] = value
+    for key, given in ((KUEUE_QUEUE_LABEL, queue), (KUEUE_PRIORITY_LABEL, priority)):
+        if given is None:
+            continue
+        if label_map.get(key, given) != given:
+            raise ValueError(f"labels[{key!r}] = {label_map[key]!r} contradicts {given!r} given as its parameter")
+        label_map[key] = given
     return ObjectMetadata(labels=label_map, annotations=annotation_map, queue_name=queue)
 
 
