@@ -7,41 +7,21 @@ cluster without auth costs no Secret read; a missing Secret fails naming it.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError
 from airflow_provider_kuberay.hooks.dashboard_access import ray_token_secret
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, ray_cluster_body
-from tests.support.fake_kube_api import FakeKubeApi, _status_response
+from tests.support.fake_kube_api import FakeKubeApi
+from tests.unit.kube.fake_kube_secrets import FakeKubeApiWithSecrets, ray_token_secret_body
 
 NS = "ml"
 TOKEN = "s3cret-ray-token"
 STATUS = {"head": {"serviceName": "c1-head-svc"}}
-
-
-class FakeKubeApiWithSecrets(FakeKubeApi):
-    """The fake API server, also answering ``get`` on Secrets."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def _app(self) -> web.Application:
-        app = super()._app()
-        app.router.add_get("/api/v1/namespaces/{ns}/secrets/{name}", self._secret)
-        return app
-
-    async def _secret(self, request: web.Request) -> web.Response:
-        key = (request.match_info["ns"], request.match_info["name"])
-        if key not in self.secrets:
-            return _status_response(404, "NotFound", f'secrets "{key[1]}" not found')
-        return web.json_response(self.secrets[key])
 
 
 @pytest.fixture
@@ -70,10 +50,7 @@ def _cluster(kube: FakeKubeApiWithSecrets, **spec: Any) -> None:
 
 
 def _secret(kube: FakeKubeApiWithSecrets, name: str, token: str = TOKEN) -> None:
-    kube.secrets[(NS, name)] = {
-        "metadata": {"name": name},
-        "data": {"auth_token": base64.b64encode(token.encode()).decode()},
-    }
+    kube.secrets[(NS, name)] = ray_token_secret_body(name, token)
 
 
 def test_the_cluster_spec_turns_token_auth_on() -> None:
