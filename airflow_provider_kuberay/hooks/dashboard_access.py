@@ -200,7 +200,7 @@ def ray_token_from_secret(secret: Mapping[str, Any], name: str) -> str:
 def with_ray_token(endpoint: DashboardEndpoint, token: str, *, through_proxy: bool) -> DashboardEndpoint:
     """
     The endpoint sending the Ray token: ``X-Ray-Authorization`` through the API server's proxy,
-    ``Authorization`` when the dashboard is reached directly or by URL.
+    ``Authorization`` when the dashboard is reached directly.
     """
     header = RAY_PROXY_AUTH_HEADER if through_proxy else "Authorization"
     return replace(endpoint, headers={**endpoint.headers, header: f"Bearer {token}"})

@@ -325,10 +325,10 @@ def dashboard_endpoint(
     ns = yield namespace_of(namespace)
     chosen = access.parse_access_mode((yield field_of("dashboard_access")), conn_id)
     mode = access.effective_mode(chosen, in_pod=access.running_in_pod())
-    service = api_server = None
-    # Read in every mode: a cluster with Ray token auth on needs its token, however it is reached.
-    cluster = yield from find_object(policy, "RayCluster", cluster_name, ns)
+    service = api_server = cluster = None
+    # ``url`` mode makes no API call: whatever fronts that URL handles its own authentication.
     if mode in ("direct", "proxy"):
+        cluster = yield from find_object(policy, "RayCluster", cluster_name, ns)
         service = access.head_service_name(cluster_name, cluster)
     if mode == "proxy":
         api_server = yield API_SERVER_ACCESS

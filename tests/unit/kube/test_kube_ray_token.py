@@ -1,7 +1,7 @@
 """
 Ray token auth on the ``kuberay`` path, with the Kubernetes API faked at the HTTP boundary: a
 RayCluster with ``authOptions.mode: token`` has its token read from the Secret KubeRay keeps, and
-sent as ``X-Ray-Authorization`` through the API server's proxy or as ``Authorization`` by URL; a
+sent as ``X-Ray-Authorization`` through the API server's proxy or as ``Authorization`` directly; a
 cluster without auth costs no Secret read; a missing Secret fails naming it.
 """
 
@@ -82,13 +82,15 @@ def test_through_the_proxy_the_token_travels_as_x_ray_authorization(
     assert TOKEN not in repr(endpoint)
 
 
-def test_by_url_the_token_travels_as_authorization(
+def test_directly_the_token_travels_as_authorization(
     kube: FakeKubeApiWithSecrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _cluster(kube, ray_token_secret="team-token")
     _secret(kube, "team-token")
-    endpoint = _connect(kube, monkeypatch, "url").dashboard_endpoint("c1")
+    endpoint = _connect(kube, monkeypatch, "direct").dashboard_endpoint("c1")
     assert endpoint.headers == {"Authorization": f"Bearer {TOKEN}"}
+    # url mode makes no API call at all: what fronts that URL handles authentication.
+    assert _connect(kube, monkeypatch, "url").dashboard_endpoint("c1").headers == {}
 
 
 def test_a_cluster_without_auth_reads_no_secret(kube: FakeKubeApiWithSecrets, monkeypatch: pytest.MonkeyPatch) -> None:
