@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
-from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
+from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, ray_cluster_body, resource_name
 from airflow_provider_kuberay.status import Phase, cluster_verdict, job_verdict
 from tests.support.airflow_context import FakeTaskInstance, context_for
 from tests.support.fake_kube_api import FakeKubeApi
@@ -210,17 +210,7 @@ def test_create_cluster_takes_the_shared_metadata_parameters(kube: FakeKubeApi) 
 
 
 def test_create_cluster_from_a_raw_body_is_queued_too(kube: FakeKubeApi) -> None:
-    raw = {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayCluster",
-        "metadata": {"name": "raw-queued"},
-        "spec": {
-            "headGroupSpec": {
-                "rayStartParams": {},
-                "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.52.0"}]}},
-            }
-        },
-    }
+    raw = ray_cluster_body("raw-queued", CLUSTER)  # a raw body, as a user would give it
     op = KubeRayCreateClusterOperator(task_id="task", cluster=raw, queue_name="team-a", wait_until_ready=False)
     op.execute(context_for())
     stored = kube.get("RayCluster", NS, "raw-queued")
