@@ -32,6 +32,9 @@ with DAG(
         ),
         kuberay_conn_id="kuberay_default",
         active_deadline_seconds=3600,
+        # Fail early, with KubeRay's reason, if the cluster cannot be scheduled within 15 minutes.
+        pre_running_deadline_seconds=900,
+        labels={"app.kubernetes.io/part-of": "word-count"},
     )
 
     @task

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -157,6 +157,53 @@ def endpoint_for(
             client_cert=access.client_cert,
         )
     raise ValueError(f"dashboard access must be resolved to direct, proxy or url, got {mode!r}")
+
+
+# KubeRay keeps a token-auth cluster's Ray token under this key of a Secret named after the cluster
+# (or ``spec.authOptions.secretName``).
+RAY_TOKEN_SECRET_KEY = "auth_token"
+# Through the API server's proxy ``Authorization`` carries the Kubernetes credential; Ray also
+# reads its token from this header.
+RAY_PROXY_AUTH_HEADER = "X-Ray-Authorization"
+
+
+def ray_token_secret(cluster: Mapping[str, Any] | None) -> str | None:
+    """
+    The Secret holding the Ray token of a RayCluster with token auth on, or None when auth is off.
+
+    :param cluster: the RayCluster (None: not found, so nothing to authenticate to).
+    """
+    if not isinstance(cluster, Mapping):
+        return None
+    spec = cluster.get("spec")
+    auth = spec.get("authOptions") if isinstance(spec, Mapping) else None
+    if not isinstance(auth, Mapping) or auth.get("mode") != "token":
+        return None
+    return str(auth.get("secretName") or cluster.get("metadata", {}).get("name") or "") or None
+
+
+def ray_token_from_secret(secret: Mapping[str, Any], name: str) -> str:
+    """
+    The Ray token in a Secret as the API returns it (base64 ``data``).
+
+    :param secret: the Secret.
+    :param name: its ``namespace/name``, for the error.
+    """
+    import base64
+
+    encoded = (secret.get("data") or {}).get(RAY_TOKEN_SECRET_KEY)
+    if not encoded:
+        raise ValueError(f"Secret {name} has no {RAY_TOKEN_SECRET_KEY!r}: it is not a KubeRay Ray-token Secret")
+    return base64.b64decode(encoded).decode().strip()
+
+
+def with_ray_token(endpoint: DashboardEndpoint, token: str, *, through_proxy: bool) -> DashboardEndpoint:
+    """
+    The endpoint sending the Ray token: ``X-Ray-Authorization`` through the API server's proxy,
+    ``Authorization`` when the dashboard is reached directly.
+    """
+    header = RAY_PROXY_AUTH_HEADER if through_proxy else "Authorization"
+    return replace(endpoint, headers={**endpoint.headers, header: f"Bearer {token}"})
 
 
 def mask_endpoint_secrets(endpoint: DashboardEndpoint) -> None:

@@ -325,11 +325,11 @@ def dashboard_endpoint(
     ns = yield namespace_of(namespace)
     chosen = access.parse_access_mode((yield field_of("dashboard_access")), conn_id)
     mode = access.effective_mode(chosen, in_pod=access.running_in_pod())
-    service = api_server = None
+    service = api_server = cluster = None
+    # ``url`` mode makes no API call: whatever fronts that URL handles its own authentication.
     if mode in ("direct", "proxy"):
-        service = access.head_service_name(
-            cluster_name, (yield from find_object(policy, "RayCluster", cluster_name, ns))
-        )
+        cluster = yield from find_object(policy, "RayCluster", cluster_name, ns)
+        service = access.head_service_name(cluster_name, cluster)
     if mode == "proxy":
         api_server = yield API_SERVER_ACCESS
     endpoint = access.endpoint_for(
@@ -341,6 +341,12 @@ def dashboard_endpoint(
         url_template=(yield field_of("dashboard_url")),
         conn_id=conn_id,
     )
+    secret = access.ray_token_secret(cluster)
+    if secret is not None:
+        what = f"read the Ray token of RayCluster {ns}/{cluster_name} from Secret {ns}/{secret}"
+        found = yield from call_json(policy, KubeRequest("GET", f"/api/v1/namespaces/{ns}/secrets/{secret}", what))
+        token = access.ray_token_from_secret(found, f"{ns}/{secret}")
+        endpoint = access.with_ray_token(endpoint, token, through_proxy=mode == "proxy")
     access.mask_endpoint_secrets(endpoint)
     return endpoint
 

@@ -165,6 +165,14 @@ def raise_for_answer(
         raise answer_error(request, status_code, text, url=url, attempts=attempts)
 
 
+# What to check when Ray's token authentication refuses a request (the token itself is never shown).
+RAY_TOKEN_HINT = (
+    "the Ray cluster has token authentication on and refused the Ray token sent: set the right token as"
+    " the ray_dashboard connection's password, or turn the RayCluster's authOptions on so the kuberay"
+    " connection reads it from the cluster's Secret"
+)
+
+
 def answer_error(
     request: ApiRequest, status_code: int, text: str, *, url: str | None = None, attempts: int = 1
 ) -> RayDashboardError:
@@ -176,6 +184,8 @@ def answer_error(
         return DuplicateSubmissionError(f"{request.what} refused: {detail}", status_code)
     if status_code == 403 and (hint := missing_permission(text)):
         detail = hint  # the API server's proxy refused: say which permission the Role lacks
+    elif status_code in (401, 403) and "authentication token" in text:
+        detail = f"{detail} ({RAY_TOKEN_HINT})"
     where = f" at {url}" if url else ""
     retried = f" after {attempts} attempts" if attempts > 1 and is_transient_status(status_code) else ""
     return RayDashboardError(

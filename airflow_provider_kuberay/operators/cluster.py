@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,11 @@ class KubeRayCreateClusterOperator(BaseOperator):
     :param namespace: namespace; the connection's by default (templated).
     :param kuberay_conn_id: id of a ``kuberay`` connection.
     :param labels: extra labels of the RayCluster (templated).
+    :param annotations: extra annotations of the RayCluster (templated).
+    :param queue_name: the Kueue LocalQueue to queue the cluster in (label ``kueue.x-k8s.io/queue-name``);
+        the RayCluster is created suspended and starts once Kueue admits it (templated).
+    :param priority_class: the Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``;
+        templated).
     :param overrides: raw dict / YAML text / file merged on top of a built body (templated).
     :param wait_until_ready: wait for the ready condition.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
@@ -45,7 +51,16 @@ class KubeRayCreateClusterOperator(BaseOperator):
     :param delete_on_failure: delete the cluster this task created if it never became ready.
     """
 
-    template_fields: Sequence[str] = ("cluster", "cluster_name", "namespace", "labels", "overrides")
+    template_fields: Sequence[str] = (
+        "cluster",
+        "cluster_name",
+        "namespace",
+        "labels",
+        "annotations",
+        "queue_name",
+        "priority_class",
+        "overrides",
+    )
     template_ext: Sequence[str] = (".yaml", ".yml", ".json")
     template_fields_renderers = {"cluster": "yaml", "overrides": "yaml"}
 
@@ -57,6 +72,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
         namespace: str | None = None,
         kuberay_conn_id: str = "kuberay_default",
         labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        queue_name: str | None = None,
+        priority_class: str | None = None,
         overrides: Mapping[str, Any] | str | None = None,
         wait_until_ready: bool = True,
         deferrable: bool | None = None,
@@ -74,6 +92,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
         self.namespace = namespace
         self.kuberay_conn_id = kuberay_conn_id
         self.labels = labels
+        self.annotations = annotations
+        self.queue_name = queue_name
+        self.priority_class = priority_class
         self.overrides = overrides
         self.wait_until_ready = wait_until_ready
         self.deferrable = default_deferrable(deferrable)
@@ -103,12 +124,20 @@ class KubeRayCreateClusterOperator(BaseOperator):
         )
         from airflow_provider_kuberay.specs.raw import load_documents
         from airflow_provider_kuberay.tasks import inputs
+        from airflow_provider_kuberay.tasks.object_metadata import object_metadata
 
-        all_labels = {**labels, **(self.labels or {})}
+        meta = object_metadata(self.labels, self.annotations, self.queue_name, self.priority_class)
+        all_labels = {**labels, **meta.labels}
         if isinstance(self.cluster, ClusterSpec):
             name = self.cluster_name or derived_name
+            cluster = dataclasses.replace(self.cluster, suspend=True) if meta.suspend else self.cluster
             return ray_cluster_body(
-                name, self.cluster, namespace=namespace, labels=all_labels, overrides=self.overrides
+                name,
+                cluster,
+                namespace=namespace,
+                labels=all_labels,
+                annotations=meta.annotations,
+                overrides=self.overrides,
             )
         try:
             documents = load_documents(self.cluster)
@@ -117,7 +146,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
         own_names = [d.get("metadata", {}).get("name") for d in documents if d.get("kind") == "RayCluster"]
         name = self.cluster_name or next((n for n in own_names if n), None) or derived_name
         body = normalize_body(self.cluster, kind="RayCluster", name=name, namespace=namespace)
-        body = deep_merge(body, {"metadata": {"labels": all_labels}})
+        body = deep_merge(body, {"metadata": {"labels": all_labels, "annotations": meta.annotations}})
+        if meta.suspend:
+            body = deep_merge(body, {"spec": {"suspend": True}})
         if self.overrides:
             body = deep_merge(body, load_overrides(self.overrides))
         return normalize_body(body, kind="RayCluster")
@@ -126,10 +157,11 @@ class KubeRayCreateClusterOperator(BaseOperator):
         """The task instance, and the RayCluster body it creates (named, validated)."""
         from airflow_provider_kuberay.tasks import inputs
         from airflow_provider_kuberay.tasks.identity import TaskIdentity
+        from airflow_provider_kuberay.tasks.object_metadata import object_metadata
 
         inputs.optional_resource_name(self.cluster_name or None, "cluster_name", "RayCluster")
         inputs.namespace(self.namespace)
-        inputs.string_map(self.labels, "labels")
+        object_metadata(self.labels, self.annotations, self.queue_name, self.priority_class)
         identity = TaskIdentity.from_context(context)
         hook = self.hook()
         hook.check_connection()

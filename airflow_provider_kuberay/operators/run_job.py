@@ -42,7 +42,8 @@ class KubeRayRunJobOperator(BaseOperator):
     Run a Ray job as a KubeRay RayJob and wait for its end, streaming its output into the task log.
 
     Give either ``cluster`` (a new cluster for this job, deleted by KubeRay ``ttl_seconds_after_finished``
-    after the job ends) or ``cluster_name`` (an existing RayCluster, never deleted by this task).
+    after the job ends, unless ``shutdown_after_job_finishes`` or ``deletion_strategy`` say otherwise)
+    or ``cluster_name`` (an existing RayCluster, never deleted by this task).
     The RayJob's name derives from the task instance unless given, and carries the task instance in
     its labels: a retried or restarted task adopts the RayJob it created instead of creating a second
     one (a RayJob that failed in an earlier try is replaced). Success only on ``Complete`` with
@@ -60,9 +61,30 @@ class KubeRayRunJobOperator(BaseOperator):
     :param namespace: namespace; the connection's by default (templated).
     :param kuberay_conn_id: id of a ``kuberay`` connection.
     :param submission_mode: ``K8sJobMode`` (default), ``HTTPMode``, ``SidecarMode`` or ``InteractiveMode``.
-    :param ttl_seconds_after_finished: how long a new cluster outlives its job.
+    :param ttl_seconds_after_finished: how long a new cluster outlives its job before KubeRay deletes
+        it; 300 by default when it does.
+    :param shutdown_after_job_finishes: whether KubeRay deletes the job's cluster when the job ends
+        (``spec.shutdownAfterJobFinishes``); by default yes for a new cluster (unless
+        ``deletion_strategy`` has ``deletionRules``), never for an existing one.
     :param active_deadline_seconds: KubeRay fails the job after this many seconds.
+    :param pre_running_deadline_seconds: KubeRay fails the job if it is not running this many seconds
+        after creation (``spec.preRunningDeadlineSeconds``; e.g. a cluster that cannot be scheduled).
+    :param deletion_strategy: KubeRay's ``spec.deletionStrategy``: ``{"deletionRules": [{"policy":
+        "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 60}}, ...]}`` or
+        ``{"onSuccess": {"policy": ...}, "onFailure": {"policy": ...}}`` (templated; needs KubeRay's
+        ``RayJobDeletionPolicy`` feature gate).
     :param backoff_limit: KubeRay retries of the whole RayJob.
+    :param submitter_pod_template: pod template of the submitter Kubernetes Job in K8sJobMode
+        (``spec.submitterPodTemplate``, templated).
+    :param submitter_backoff_limit: retries of the submitter Kubernetes Job
+        (``spec.submitterConfig.backoffLimit``).
+    :param labels: extra labels of the RayJob (templated).
+    :param annotations: extra annotations of the RayJob (templated).
+    :param queue_name: the Kueue LocalQueue to queue the job in (label ``kueue.x-k8s.io/queue-name``);
+        the RayJob is created suspended and runs once Kueue admits it; needs a new ``cluster``
+        (templated).
+    :param priority_class: the Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``;
+        templated).
     :param entrypoint_num_cpus: CPUs reserved for the entrypoint.
     :param entrypoint_num_gpus: GPUs reserved for the entrypoint.
     :param entrypoint_resources: custom Ray resources reserved for the entrypoint.
@@ -88,8 +110,22 @@ class KubeRayRunJobOperator(BaseOperator):
         "namespace",
         "metadata",
         "job_overrides",
+        "deletion_strategy",
+        "submitter_pod_template",
+        "labels",
+        "annotations",
+        "queue_name",
+        "priority_class",
     )
-    template_fields_renderers = {"runtime_env": "json", "metadata": "json", "job_overrides": "yaml"}
+    template_fields_renderers = {
+        "runtime_env": "json",
+        "metadata": "json",
+        "job_overrides": "yaml",
+        "deletion_strategy": "json",
+        "submitter_pod_template": "yaml",
+        "labels": "json",
+        "annotations": "json",
+    }
     operator_extra_links = (RayJobDashboardLink(),)
 
     def __init__(
@@ -103,9 +139,18 @@ class KubeRayRunJobOperator(BaseOperator):
         namespace: str | None = None,
         kuberay_conn_id: str = "kuberay_default",
         submission_mode: str = "K8sJobMode",
-        ttl_seconds_after_finished: int | None = DEFAULT_TTL_SECONDS,
+        ttl_seconds_after_finished: int | None = None,
+        shutdown_after_job_finishes: bool | None = None,
         active_deadline_seconds: int | None = None,
+        pre_running_deadline_seconds: int | None = None,
+        deletion_strategy: Mapping[str, Any] | None = None,
         backoff_limit: int | None = None,
+        submitter_pod_template: Mapping[str, Any] | None = None,
+        submitter_backoff_limit: int | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        queue_name: str | None = None,
+        priority_class: str | None = None,
         entrypoint_num_cpus: float | None = None,
         entrypoint_num_gpus: float | None = None,
         entrypoint_resources: Mapping[str, float] | None = None,
@@ -134,8 +179,17 @@ class KubeRayRunJobOperator(BaseOperator):
         self.kuberay_conn_id = kuberay_conn_id
         self.submission_mode = submission_mode
         self.ttl_seconds_after_finished = ttl_seconds_after_finished
+        self.shutdown_after_job_finishes = shutdown_after_job_finishes
         self.active_deadline_seconds = active_deadline_seconds
+        self.pre_running_deadline_seconds = pre_running_deadline_seconds
+        self.deletion_strategy = deletion_strategy
         self.backoff_limit = backoff_limit
+        self.submitter_pod_template = submitter_pod_template
+        self.submitter_backoff_limit = submitter_backoff_limit
+        self.labels = labels
+        self.annotations = annotations
+        self.queue_name = queue_name
+        self.priority_class = priority_class
         self.entrypoint_num_cpus = entrypoint_num_cpus
         self.entrypoint_num_gpus = entrypoint_num_gpus
         self.entrypoint_resources = entrypoint_resources
@@ -166,29 +220,67 @@ class KubeRayRunJobOperator(BaseOperator):
             inputs.resource_name(self.cluster_name, "cluster_name", "RayCluster")
         inputs.string_map(self.metadata, "metadata")
         inputs.number_map(self.entrypoint_resources, "entrypoint_resources")
+        for field in ("deletion_strategy", "submitter_pod_template"):
+            inputs.optional_mapping(getattr(self, field), field)
+        if self.queue_name and self.cluster_name:
+            raise ValueError("queue_name needs a new cluster: Kueue admits RayJobs with their own, not cluster_name")
+        if self.queue_name and self._shutdown_after_job_finishes() is False:
+            raise ValueError(
+                "queue_name needs shutdown_after_job_finishes (so no deletionRules): KubeRay only suspends a RayJob"
+                " whose cluster goes with it"
+            )
 
     def build_body(self, name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
         """The RayJob body, validated before any API call."""
         from airflow_provider_kuberay.specs import JobSpec, ray_job_body
+        from airflow_provider_kuberay.tasks import inputs
+        from airflow_provider_kuberay.tasks.object_metadata import object_metadata
 
         if self.cluster is None and not self.cluster_name:
             raise ValueError("give either cluster (a new cluster) or cluster_name (an existing one)")
+        meta = object_metadata(self.labels, self.annotations, self.queue_name, self.priority_class)
+        shutdown = self._shutdown_after_job_finishes()
+        ttl = self.ttl_seconds_after_finished
+        if ttl is None and shutdown:
+            ttl = DEFAULT_TTL_SECONDS
         spec = JobSpec(
             entrypoint=self.entrypoint,
             cluster=self.cluster,
             cluster_name=self.cluster_name or None,
             runtime_env=self.runtime_env or None,
             submission_mode=self.submission_mode,
-            ttl_seconds_after_finished=self.ttl_seconds_after_finished if self.cluster is not None else None,
+            shutdown_after_job_finishes=shutdown,
+            ttl_seconds_after_finished=ttl,
             active_deadline_seconds=self.active_deadline_seconds,
+            pre_running_deadline_seconds=inputs.optional_int(
+                self.pre_running_deadline_seconds, "pre_running_deadline_seconds"
+            ),
+            deletion_strategy=self.deletion_strategy or None,
             backoff_limit=self.backoff_limit,
+            submitter_pod_template=self.submitter_pod_template or None,
+            submitter_backoff_limit=self.submitter_backoff_limit,
             entrypoint_num_cpus=self.entrypoint_num_cpus,
             entrypoint_num_gpus=self.entrypoint_num_gpus,
             entrypoint_resources=self.entrypoint_resources,
             metadata=dict(self.metadata or {}),
             overrides=self.job_overrides,
+            suspend=meta.suspend,
         )
-        return ray_job_body(name, spec, namespace=namespace, labels=labels)
+        return ray_job_body(
+            name, spec, namespace=namespace, labels={**meta.labels, **labels}, annotations=meta.annotations
+        )
+
+    def _shutdown_after_job_finishes(self) -> bool | None:
+        """
+        The given choice; by default KubeRay deletes a new cluster at the job's end, unless
+        ``deletionRules`` decide (KubeRay refuses both together). An existing cluster is never deleted.
+        """
+        if self.shutdown_after_job_finishes is not None:
+            return self.shutdown_after_job_finishes
+        if self.cluster is None:
+            return None
+        rules = isinstance(self.deletion_strategy, Mapping) and bool(self.deletion_strategy.get("deletionRules"))
+        return not rules
 
     def execute(self, context: Context) -> dict[str, Any] | str:
         from airflow_provider_kuberay.status import job_verdict

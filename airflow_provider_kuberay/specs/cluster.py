@@ -217,6 +217,10 @@ class ClusterSpec:
     :param worker_groups: the worker groups.
     :param autoscaling: enables in-tree autoscaling with these options (None: off).
     :param suspend: create the cluster suspended.
+    :param ray_token_auth: turn on Ray token authentication (KubeRay ``authOptions.mode: token``, Ray
+        2.52 or later): KubeRay keeps the token in a Secret named after the cluster, or in
+        ``ray_token_secret`` when given (key ``auth_token``); the provider reads it to reach the dashboard.
+    :param ray_token_secret: an existing Secret holding the token under ``auth_token``.
     :param overrides: raw dict, YAML text or YAML/JSON file merged on top of the built spec
         (see :mod:`airflow_provider_kuberay.specs.merge` for list semantics).
     """
@@ -227,6 +231,8 @@ class ClusterSpec:
     worker_groups: tuple[WorkerGroup, ...] | list[WorkerGroup] = ()
     autoscaling: Autoscaling | None = None
     suspend: bool = False
+    ray_token_auth: bool = False
+    ray_token_secret: str | None = None
     overrides: OverrideSource | None = None
 
     def to_dict(self, path: str = "spec", *, owner: str = "RayCluster") -> dict[str, Any]:
@@ -247,6 +253,10 @@ class ClusterSpec:
                 spec["autoscalerOptions"] = options
         if self.suspend:
             spec["suspend"] = True
+        if self.ray_token_auth or self.ray_token_secret:
+            spec["authOptions"] = {"mode": "token"}
+            if self.ray_token_secret:
+                spec["authOptions"]["secretName"] = self.ray_token_secret
         spec["headGroupSpec"] = self.head.to_dict(self.image, child(path, "headGroupSpec"))
         spec["workerGroupSpecs"] = [
             group.to_dict(self.image, child(child(path, "workerGroupSpecs"), i))

@@ -12,6 +12,7 @@ from airflow_provider_kuberay.status.verdict import (
     conditions,
     generation_lag,
     is_true,
+    kueue_hold,
     status_of,
     text,
 )
@@ -33,8 +34,14 @@ def cluster_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     ``status.state`` decides (``ready``/``suspended``; ``failed`` from old operators). A
     ``ReplicaFailure`` is reported on a PENDING verdict, not as terminal: KubeRay keeps retrying.
 
+    A suspended RayCluster labelled with a Kueue queue is SUSPENDED (``Queued``), naming the queue.
+
     :param obj: the RayCluster as returned by the API.
     """
+    return kueue_hold(obj, _cluster_status_verdict(obj))
+
+
+def _cluster_status_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     status = status_of(obj)
     if not status:
         return Verdict(Phase.PENDING, "NoStatus", "the KubeRay operator has not reported on this cluster yet")

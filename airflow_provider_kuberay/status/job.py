@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_kuberay.status.verdict import Phase, Verdict, status_of, text
+from airflow_provider_kuberay.status.verdict import Phase, Verdict, kueue_hold, status_of, text
 
 # KubeRay v1.7.0 JobDeploymentStatus values ("" is a RayJob the operator has not picked up yet).
 INITIALIZING = "Initializing"
@@ -44,8 +44,14 @@ def job_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     terminal. ``Suspending``/``Suspended`` are reported as SUSPENDED, not as failures. Without a
     ``jobDeploymentStatus`` (very old operators) the Ray ``jobStatus`` alone decides.
 
+    A suspended RayJob labelled with a Kueue queue is SUSPENDED (``Queued``), naming the queue.
+
     :param obj: the RayJob as returned by the API.
     """
+    return kueue_hold(obj, _job_status_verdict(obj))
+
+
+def _job_status_verdict(obj: Mapping[str, Any] | None) -> Verdict:
     status = status_of(obj)
     deployment = text(status, "jobDeploymentStatus")
     job_status = text(status, "jobStatus").upper()

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from airflow_provider_kuberay.kube_labels import KUEUE_QUEUE_LABEL
+
+# The reason of a verdict on an object that waits, suspended, for Kueue to admit it.
+QUEUED = "Queued"
+
 
 class Phase(str, Enum):
     """Where a KubeRay resource stands, as far as a waiting task is concerned."""
@@ -150,3 +155,22 @@ def generation_lag(obj: Mapping[str, Any] | None) -> bool:
     if not isinstance(generation, int) or not isinstance(observed, int) or observed == 0:
         return False
     return observed < generation
+
+
+def kueue_hold(obj: Mapping[str, Any] | None, verdict: Verdict) -> Verdict:
+    """
+    The verdict on an object that Kueue holds: suspended and labelled with a queue, whatever its
+    status says so far (Kueue admits it by resuming it). Any other verdict passes unchanged.
+
+    :param obj: the RayJob or RayCluster.
+    :param verdict: its verdict from its status.
+    """
+    if verdict.terminal or not isinstance(obj, Mapping):
+        return verdict
+    metadata = obj.get("metadata")
+    spec = obj.get("spec")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    queue = labels.get(KUEUE_QUEUE_LABEL) if isinstance(labels, Mapping) else None
+    if not queue or not isinstance(spec, Mapping) or spec.get("suspend") is not True:
+        return verdict
+    return Verdict(Phase.SUSPENDED, QUEUED, f"queued in Kueue LocalQueue {queue!r}, waiting to be admitted")

@@ -47,6 +47,15 @@ def string_map(value: object, field: str) -> dict[str, str] | None:
     return {key: str(item) for key, item in value.items()}
 
 
+def optional_mapping(value: object, field: str) -> dict[str, object] | None:
+    """A structured parameter (e.g. a pod template); ``None`` or empty means not given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{field} must be a mapping, got {type(value).__name__} {value!r:.80}")
+    return dict(value)
+
+
 def number_map(value: object, field: str) -> dict[str, float] | None:
     """A mapping of resource names to amounts >= 0."""
     if value is None:

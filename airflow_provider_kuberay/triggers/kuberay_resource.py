@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+from airflow_provider_kuberay.status.verdict import QUEUED, Verdict
 from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
 
@@ -54,6 +55,7 @@ class KubeRayResourceTrigger(BaseTrigger):
         self.kuberay_conn_id = kuberay_conn_id
         self.deadline = deadline
         self.resync_interval = resync_interval
+        self._hold = ""
 
     @property
     def kind(self) -> str:
@@ -122,6 +124,15 @@ class KubeRayResourceTrigger(BaseTrigger):
         finally:
             await self.stopped()
 
+    def note_hold(self, verdict: Verdict) -> None:
+        """Say in the task log, once each time it starts, that the object waits for Kueue (and in which queue)."""
+        hold = verdict.message if verdict.reason == QUEUED else ""
+        if hold and hold != self._hold:
+            self.log.info("%s %s/%s is %s", self.kind, self.namespace, self.name, hold)
+        elif self._hold and not hold:
+            self.log.info("%s %s/%s was admitted by Kueue", self.kind, self.namespace, self.name)
+        self._hold = hold
+
     async def started(self, hook: KubeRayAsyncHook, obj: dict[str, Any] | None) -> None:
         """Hook for subclasses: start side work (e.g. log streaming) once the object was read."""
 
@@ -139,5 +150,10 @@ class KubeRayResourceTrigger(BaseTrigger):
     async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         """The event sent when the deadline passes."""
         return self.event(
-            Outcome.TIMEOUT, message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline"
+            Outcome.TIMEOUT,
+            message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline" + self.still_held(),
         )
+
+    def still_held(self) -> str:
+        """What a timeout message adds when the object still waits for Kueue."""
+        return f": still {self._hold}" if self._hold else ""

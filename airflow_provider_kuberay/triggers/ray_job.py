@@ -68,6 +68,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
     async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         self._latest = obj
         verdict = job_verdict(obj)
+        self.note_hold(verdict)
         if not verdict.terminal:
             return None
         if self._streamer is not None:
@@ -88,7 +89,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
     async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         return self.event(
             Outcome.TIMEOUT,
-            message=f"RayJob {self.namespace}/{self.name} not finished by the task's deadline",
+            message=f"RayJob {self.namespace}/{self.name} not finished by the task's deadline" + self.still_held(),
             log_tail=await self._log_tail(hook, obj),
             **self._details(obj),
         )

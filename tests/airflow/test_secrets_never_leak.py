@@ -5,6 +5,8 @@ rendered template fields, or any file written under the Airflow home or the temp
 - ``ray_dashboard``: a bearer token, against the real local Ray head (deferred and in the worker).
 - ``kuberay``: an inline kubeconfig carrying a token and a client key, against the fake Kubernetes
   API over TLS (client certificate verified), a RayCluster created, waited for and deleted.
+- A RayCluster with Ray token auth on: its Ray token, read from the cluster's Secret to reach the
+  dashboard, is never shown either.
 """
 
 from __future__ import annotations
@@ -188,3 +190,35 @@ def test_inline_kubeconfig_never_leaks_or_reaches_the_disk(
     for secret in found.values():
         _assert_scanner_sees(secret, started)
     Path(DAGS_FOLDER / "secret_scan_kube.py").unlink()
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
+def test_a_clusters_ray_token_never_leaks(
+    airflow_db: None, deferrable: bool, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.kube.fake_kube_secrets import FakeKubeApiWithSecrets, ray_token_secret_body
+
+    ray_token = "rayauth-" + secrets.token_hex(16)
+    api = FakeKubeApiWithSecrets().start()
+    api.secrets[("ml", "scan-c")] = ray_token_secret_body("scan-c", ray_token)
+    extra = {"kube_config": json.dumps(api.kubeconfig_dict()), "namespace": "ml", "dashboard_access": "proxy"}
+    monkeypatch.setenv("AIRFLOW_CONN_KUBE_SECRET", json.dumps({"conn_type": "kuberay", "extra": extra}))
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
+    stop = threading.Event()
+    watcher = threading.Thread(target=_ready_when_created, args=(api, "scan-c", stop), daemon=True)
+    watcher.start()
+    path = DAGS_FOLDER / "secret_scan_ray_token.py"
+    path.write_text(KUBE_DAG.replace("head=HeadGroup()", "head=HeadGroup(), ray_token_auth=True"))
+    try:
+        started = time.time() - 1
+        dag_run = load_dag(path, "secret_scan_kube").test(logical_date=datetime.now(timezone.utc))
+        captured = "".join(capfd.readouterr())
+        assert task_states(dag_run) == {"create": "success", "delete": "success"}, captured[-3000:]
+        assert api.calls("GET", "/api/v1/namespaces/ml/secrets/scan-c")  # the token was read
+        assert leaks(_scan(dag_run, started, captured), {"Ray token": ray_token}) == []
+        _assert_scanner_sees(ray_token, started)
+    finally:
+        stop.set()
+        watcher.join(5)
+        api.stop()
+        path.unlink()
