@@ -32,19 +32,34 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
         super().__init__(python_callable=python_callable, **kwargs)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_kuberay.decorators.callable_payload import build_entrypoint
+        from airflow_provider_kuberay.decorators.callable_payload import INLINE_LIMIT_CHARS, CallPayload
+        from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+        from airflow_provider_kuberay.result import new_nonce
+        from airflow_provider_kuberay.tasks.results import ask_for_result
 
-        self.entrypoint = build_entrypoint(self.python_callable, list(self.op_args), self.op_kwargs)
+        payload = CallPayload.build(self.python_callable, list(self.op_args), self.op_kwargs)
+        entrypoint = payload.inline_entrypoint()
+        if entrypoint is None:
+            raise ValueError(
+                f"the arguments of {payload.name!r} do not fit in a RayJob entrypoint (over {INLINE_LIMIT_CHARS} "
+                "characters); use @task.ray on the cluster (it uploads them), or pass a reference to the data"
+            )
+        self.entrypoint = entrypoint
+        self.runtime_env, self.metadata = ask_for_result(
+            parse_runtime_env(self.runtime_env), dict(self.metadata or {}), new_nonce()
+        )
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         return self._handle_output(return_value=self._finish(context, event))
 
     def _finish(self, context: Context, payload: Mapping[str, Any]) -> Any:
-        from airflow_provider_kuberay.decorators.callable_payload import extract_result
+        from airflow_provider_kuberay.tasks.results import result_from_log
 
         summary = super()._finish(context, payload)
-        return extract_result(self._job_log(summary))
+        rayjob = self.hook().get_object("RayJob", summary["name"], summary["namespace"])
+        job = f"RayJob {summary['namespace']}/{summary['name']}"
+        return result_from_log(self._job_log(summary), rayjob.get("spec", {}).get("metadata"), job)
 
     def _job_log(self, summary: dict[str, Any]) -> str:
         """The driver's output: the Jobs API log, else the submitter pod's log."""

@@ -1,0 +1,89 @@
+"""``@task.ray``: run a Python function as a job on an existing Ray cluster (Ray Jobs API) and return its value."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+
+from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.bases.decorator import TaskDecorator
+
+_SET_AT_RUN_TIME = "(built from the decorated function when the task runs)"
+
+
+class RayDecoratedOperator(DecoratedOperator, KubeRaySubmitJobOperator):
+    """
+    Run the decorated function as a Ray job through the Ray Jobs API (all
+    :class:`~airflow_provider_kuberay.operators.KubeRaySubmitJobOperator` parameters apply, but
+    ``entrypoint`` and ``return_result``) and push its return value to XCom.
+
+    The function must import what it uses inside its body, be defined with ``def``, and take and
+    return JSON-serializable values. Arguments up to
+    :data:`~airflow_provider_kuberay.decorators.callable_payload.ARGUMENT_LIMIT_BYTES` (16 MiB of
+    JSON) travel as a package uploaded with the runtime env when they do not fit on the command
+    line; the result, up to :data:`~airflow_provider_kuberay.result.RESULT_LIMIT_BYTES` (16 MiB of
+    JSON), comes back through the job's log.
+    """
+
+    custom_operator_name = "@task.ray"
+    template_fields: Sequence[str] = (*KubeRaySubmitJobOperator.template_fields, "op_args", "op_kwargs")
+    template_fields_renderers = {
+        **KubeRaySubmitJobOperator.template_fields_renderers,
+        "op_args": "py",
+        "op_kwargs": "py",
+    }
+
+    def __init__(self, *, python_callable: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs.setdefault("entrypoint", _SET_AT_RUN_TIME)
+        kwargs["return_result"] = True
+        super().__init__(python_callable=python_callable, **kwargs)
+
+    def execute(self, context: Context) -> Any:
+        import tempfile
+        from pathlib import Path
+
+        from airflow_provider_kuberay.decorators.callable_payload import CallPayload
+        from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+
+        payload = CallPayload.build(self.python_callable, list(self.op_args), self.op_kwargs)
+        inline = payload.inline_entrypoint()
+        if inline is not None:
+            self.entrypoint = inline
+            return super().execute(context)
+        # Too long for a command line: the call goes as a package in py_modules, uploaded with the
+        # runtime env before submission; the folder is needed only until then.
+        with tempfile.TemporaryDirectory(prefix="airflow-kuberay-call-") as folder:
+            runtime_env = parse_runtime_env(self.runtime_env)
+            package = str(payload.write_module(Path(folder)))
+            runtime_env["py_modules"] = [*(runtime_env.get("py_modules") or []), package]
+            self.runtime_env = runtime_env
+            self.entrypoint = payload.module_entrypoint()
+            return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        return self._handle_output(return_value=self._finish(context, event))
+
+
+def ray_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """
+    Run a Python function as a job on an existing Ray cluster; the task's XCom is the function's value.
+
+    Takes every :class:`~airflow_provider_kuberay.operators.KubeRaySubmitJobOperator` parameter but
+    ``entrypoint``: a ``ray_dashboard`` connection, or ``cluster_name`` of a RayCluster reached
+    through a ``kuberay`` connection; ``runtime_env``, ``entrypoint_num_cpus`` and the other
+    entrypoint resources; ``deferrable``. For example::
+
+        @task.ray(ray_dashboard_conn_id="ray_dashboard_default", runtime_env={"pip": ["numpy"]})
+        def mean(values: list[float]) -> float:
+            import numpy as np
+
+            return float(np.mean(values))
+    """
+    return task_decorator_factory(
+        python_callable=python_callable, decorated_operator_class=RayDecoratedOperator, **kwargs
+    )
