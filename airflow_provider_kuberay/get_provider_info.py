@@ -130,6 +130,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "KubeRay",
                 "python-modules": [
                     "airflow_provider_kuberay.operators.submit_job",
+                    "airflow_provider_kuberay.operators.stop_job",
                     "airflow_provider_kuberay.operators.run_job",
                     "airflow_provider_kuberay.operators.cluster",
                     "airflow_provider_kuberay.operators.service",
