@@ -169,7 +169,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_ray_dashboard_connection(), _kuberay_connection()],
-        "extra-links": ["airflow_provider_kuberay.links.RayJobDashboardLink"],
+        "extra-links": [
+            "airflow_provider_kuberay.links.RayJobDashboardLink",
+            "airflow_provider_kuberay.links.RayClusterDashboardLink",
+            "airflow_provider_kuberay.links.RayServeDashboardLink",
+        ],
         "task-decorators": [
             {"name": "kuberay", "class-name": "airflow_provider_kuberay.decorators.kuberay.kuberay_task"},
             {"name": "ray", "class-name": "airflow_provider_kuberay.decorators.ray.ray_task"},

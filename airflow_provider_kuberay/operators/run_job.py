@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.links import XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -90,7 +90,7 @@ class KubeRayRunJobOperator(BaseOperator):
         "job_overrides",
     )
     template_fields_renderers = {"runtime_env": "json", "metadata": "json", "job_overrides": "yaml"}
-    operator_extra_links = (RayJobDashboardLink(),)
+    operator_extra_links = (RayJobDashboardLink(), RayClusterDashboardLink())
 
     def __init__(
         self,
@@ -204,10 +204,23 @@ class KubeRayRunJobOperator(BaseOperator):
         self._created = (name, namespace)
         context["ti"].xcom_push(key="name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
+        self._link_running_job(context, hook, name, namespace)
         if not self.wait_for_completion:
             return name
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
         return self._finish(context, wait_with(self, trigger))
+
+    def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:
+        """Set the job and cluster links while the job runs (best effort: the links are a convenience)."""
+        from airflow_provider_kuberay.operators._rayjob_links import running_job_target
+
+        try:
+            target = running_job_target(hook, name, namespace, self.dashboard_link)
+        except Exception as err:
+            self.log.info("Could not link to the Ray dashboard of RayJob %s/%s yet: %s", namespace, name, err)
+            return
+        if target is not None:
+            publish_links(self, context["ti"], *target)
 
     def _target(self, context: Context) -> tuple[TaskIdentity, str, str]:
         """The task instance, and the name and namespace of its RayJob."""
@@ -251,7 +264,7 @@ class KubeRayRunJobOperator(BaseOperator):
         ti = context["ti"]
         for key, value in summary.items():
             ti.xcom_push(key=key, value=value)
-        ti.xcom_push(key=XCOM_SUBMISSION_ID, value=summary["job_id"])
+        publish_links(self, ti, summary["dashboard_url"], summary["job_id"])
         if not event.succeeded:
             # Timed out (the task's deadline) or failed by a KubeRay deadline: the Ray job may still
             # run, so the RayJob goes (KubeRay stops its Ray job; a cluster of its own goes too).

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
@@ -73,7 +73,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         "namespace",
     )
     template_fields_renderers = {"runtime_env": "json", "metadata": "json", "entrypoint": "bash"}
-    operator_extra_links = (RayJobDashboardLink(),)
+    operator_extra_links = (RayJobDashboardLink(), RayClusterDashboardLink())
     ui_color = "#e0f3ff"
 
     def __init__(
@@ -154,8 +154,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         runtime_env = hook.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
         self.log.info(submission.submit_or_adopt(hook, runtime_env))
         self._submitted_id = submission.submission_id
-        context["ti"].xcom_push(key=XCOM_SUBMISSION_ID, value=submission.submission_id)
-        context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=hook.endpoint.url)
+        publish_links(self, context["ti"], hook.endpoint.url, submission.submission_id)
         if not self.wait_for_completion:
             return submission.submission_id
         trigger = self._trigger(
