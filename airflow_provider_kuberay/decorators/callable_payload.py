@@ -100,8 +100,7 @@ class CallPayload:
     call_json: str
 
     @classmethod
-    def build(
-        cls, function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> CallPayload:
+    def build(cls, function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> CallPayload:
         """
         :raises ValueError: when the source is unavailable, an argument is not JSON-serializable, or
             the call is larger than ``ARGUMENT_LIMIT_BYTES`` -- all before anything is submitted.

@@ -105,6 +105,7 @@ class KubeRayStopJobOperator(BaseOperator):
         deadline = time.monotonic() + self.timeout_seconds
         while self.wait_for_stop and not (verdict := judge_job(hook.get_job_info(submission_id))).terminal:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Ray job {submission_id} is still {verdict.status.value} after {self.timeout_seconds}s")
+                status = verdict.status.value
+                raise TimeoutError(f"Ray job {submission_id} is still {status} after {self.timeout_seconds}s")
             time.sleep(self.poll_interval)
         return running

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.ray
 def test_stop_ends_a_running_job_and_a_second_stop_is_a_no_op(ray_head: Any) -> None:
     hook = RayDashboardHook(None, dashboard_url=ray_head.dashboard_url)
     sid = f"stop-me-{uuid.uuid4().hex[:8]}"
-    hook.submit_job(entrypoint="python -c \"import time; time.sleep(300)\"", submission_id=sid)
+    hook.submit_job(entrypoint='python -c "import time; time.sleep(300)"', submission_id=sid)
     stop = KubeRayStopJobOperator(
         task_id="stop",
         submission_id=sid,

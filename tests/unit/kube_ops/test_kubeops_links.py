@@ -55,7 +55,10 @@ def test_publishing_pushes_each_link_of_the_operator_right_away() -> None:
     ti = FakeTaskInstance()
     op = KubeRayDeployServiceOperator.__new__(KubeRayDeployServiceOperator)
     publish_links(op, ti, "https://ray.test/ml/rc")
-    assert ti.xcoms == {"dashboard_url": "https://ray.test/ml/rc", "_link_RayServeDashboardLink": "https://ray.test/ml/rc/#/serve"}
+    assert ti.xcoms == {
+        "dashboard_url": "https://ray.test/ml/rc",
+        "_link_RayServeDashboardLink": "https://ray.test/ml/rc/#/serve",
+    }
 
 
 def test_the_submitted_job_is_linked_as_soon_as_it_exists(fake_dashboard: FakeDashboard) -> None:

@@ -14,7 +14,11 @@ NS = "ml"  # the namespace of the `kube` fixture's connection (conftest.py)
 
 def _stop(fake: FakeDashboard, submission_id: str) -> KubeRayStopJobOperator:
     return KubeRayStopJobOperator(
-        task_id="stop", submission_id=submission_id, ray_dashboard_conn_id=None, dashboard_url=fake.url, poll_interval=0.05
+        task_id="stop",
+        submission_id=submission_id,
+        ray_dashboard_conn_id=None,
+        dashboard_url=fake.url,
+        poll_interval=0.05,
     )
 
 
