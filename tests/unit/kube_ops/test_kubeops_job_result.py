@@ -56,7 +56,8 @@ def test_run_job_returns_the_emitted_value_and_ignores_lookalikes(kube: FakeKube
     assert op.execute(context_for(ti)) == {"rows": 3}
     assert ti.xcoms["job_id"] == "rj-1"
     spec = kube.get("RayJob", NS, name)["spec"]
-    assert NONCE_ENV in spec["runtimeEnvYAML"] and "A:" in spec["runtimeEnvYAML"]
+    assert NONCE_ENV in spec["runtimeEnvYAML"]
+    assert "A:" in spec["runtimeEnvYAML"]
 
 
 def test_without_return_result_the_summary_is_returned_as_before(kube: FakeKubeApi) -> None:
@@ -69,7 +70,8 @@ def test_without_return_result_the_summary_is_returned_as_before(kube: FakeKubeA
         task_id="task", entrypoint="python job.py", cluster=CLUSTER, deferrable=False, resync_interval=0.3
     )
     summary = op.execute(context_for(ti))
-    assert summary["job_id"] == "rj-1" and summary["name"] == name
+    assert summary["job_id"] == "rj-1"
+    assert summary["name"] == name
     assert "metadata" not in kube.get("RayJob", NS, name)["spec"]
 
 
