@@ -59,7 +59,7 @@ def test_the_function_value_is_the_result_and_printed_lookalikes_do_not_spoof_it
     op = _task(ray_head, squares_with_spoof, 5, entrypoint_num_cpus=0.5, runtime_env={"env_vars": {"X": "1"}})
     assert op.execute(context_for(ti)) == {"sum": 30}
     assert ti.xcoms["job_status"] == "SUCCEEDED"
-    assert ti.xcoms["submission_id"].startswith("airflow-real_ray_task.squares_with_spoof-")
+    assert ti.xcoms["submission_id"].startswith("airflow-real_ray_task.task-")
 
 
 @pytest.mark.parametrize("size", [1 * MB, 10 * MB], ids=["1MB", "10MB"])
@@ -92,4 +92,4 @@ def test_a_script_returns_a_value_through_the_result_module(ray_head: Any) -> No
     )
     ti = _ti()
     assert op.execute(context_for(ti)) == {"rows": 3}
-    assert ti.xcoms["submission_id"].startswith("airflow-real_ray_task.script-")
+    assert ti.xcoms["submission_id"].startswith("airflow-real_ray_task.task-")
