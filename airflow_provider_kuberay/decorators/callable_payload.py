@@ -19,7 +19,8 @@ import inspect
 import json
 import shlex
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ _BOOTSTRAP = (
     f"print('\\n{RESULT_MARKER}' + nonce + ':' + base64.b64encode(text).decode(), flush=True)\n"
 )
 
-__all__ = ["ARGUMENT_LIMIT_BYTES", "CallPayload", "function_source"]
+__all__ = ["ARGUMENT_LIMIT_BYTES", "CallPayload", "function_source", "shipped"]
 
 
 def function_source(function: Callable[..., Any]) -> str:
@@ -151,3 +152,24 @@ class CallPayload:
     def module_entrypoint(self) -> str:
         """The entrypoint that reads the call from the package of :meth:`write_module`."""
         return self._entrypoint(f"module:{self.module_name}")
+
+
+@contextmanager
+def shipped(payload: CallPayload, runtime_env: Mapping[str, Any] | str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """
+    The entrypoint and runtime env that carry ``payload``: the call inside the entrypoint when it
+    fits there, else as a package added to ``py_modules`` -- a local folder, to be uploaded to the
+    cluster before submission, that exists while the context is open.
+    """
+    import tempfile
+
+    from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+
+    env = parse_runtime_env(runtime_env)
+    inline = payload.inline_entrypoint()
+    if inline is not None:
+        yield inline, env
+        return
+    with tempfile.TemporaryDirectory(prefix="airflow-kuberay-call-") as folder:
+        package = str(payload.write_module(Path(folder)))
+        yield payload.module_entrypoint(), {**env, "py_modules": [*(env.get("py_modules") or []), package]}

@@ -33,17 +33,29 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
         super().__init__(python_callable=python_callable, **kwargs)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_kuberay.decorators.callable_payload import INLINE_LIMIT_CHARS, CallPayload
+        from airflow_provider_kuberay.decorators.callable_payload import INLINE_LIMIT_CHARS, CallPayload, shipped
 
         payload = CallPayload.build(self.python_callable, list(self.op_args), self.op_kwargs)
-        entrypoint = payload.inline_entrypoint()
-        if entrypoint is None:
-            raise ValueError(
-                f"the arguments of {payload.name!r} do not fit in a RayJob entrypoint (over {INLINE_LIMIT_CHARS} "
-                "characters); use @task.ray on the cluster (it uploads them), or pass a reference to the data"
-            )
-        self.entrypoint = entrypoint
-        return super().execute(context)
+        with shipped(payload, self.runtime_env) as (self.entrypoint, runtime_env):
+            if payload.inline_entrypoint() is None:
+                if not self.cluster_name:
+                    raise ValueError(
+                        f"the arguments of {payload.name!r} do not fit in a RayJob entrypoint (over "
+                        f"{INLINE_LIMIT_CHARS} characters) and a new cluster cannot take an upload; run on an "
+                        "existing cluster (cluster_name) or with @task.ray, or pass a reference to the data"
+                    )
+                runtime_env = self._upload_packages(runtime_env)
+            self.runtime_env = runtime_env
+            return super().execute(context)
+
+    def _upload_packages(self, runtime_env: dict[str, Any]) -> dict[str, Any]:
+        """Upload local folders of the runtime env to the existing cluster, through its dashboard."""
+        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+        from airflow_provider_kuberay.tasks import inputs
+
+        inputs.resource_name(str(self.cluster_name), "cluster_name", "RayCluster")
+        endpoint = self.hook().dashboard_endpoint(str(self.cluster_name), self.namespace)
+        return RayDashboardHook(None, endpoint=endpoint).upload_local_packages(runtime_env)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         return self._handle_output(return_value=self._finish(context, event))

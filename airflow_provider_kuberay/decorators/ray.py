@@ -44,25 +44,11 @@ class RayDecoratedOperator(DecoratedOperator, KubeRaySubmitJobOperator):
         super().__init__(python_callable=python_callable, **kwargs)
 
     def execute(self, context: Context) -> Any:
-        import tempfile
-        from pathlib import Path
-
-        from airflow_provider_kuberay.decorators.callable_payload import CallPayload
-        from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+        from airflow_provider_kuberay.decorators.callable_payload import CallPayload, shipped
 
         payload = CallPayload.build(self.python_callable, list(self.op_args), self.op_kwargs)
-        inline = payload.inline_entrypoint()
-        if inline is not None:
-            self.entrypoint = inline
-            return super().execute(context)
-        # Too long for a command line: the call goes as a package in py_modules, uploaded with the
-        # runtime env before submission; the folder is needed only until then.
-        with tempfile.TemporaryDirectory(prefix="airflow-kuberay-call-") as folder:
-            runtime_env = parse_runtime_env(self.runtime_env)
-            package = str(payload.write_module(Path(folder)))
-            runtime_env["py_modules"] = [*(runtime_env.get("py_modules") or []), package]
-            self.runtime_env = runtime_env
-            self.entrypoint = payload.module_entrypoint()
+        # The submission uploads a package of the call along with the runtime env's other local folders.
+        with shipped(payload, self.runtime_env) as (self.entrypoint, self.runtime_env):
             return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

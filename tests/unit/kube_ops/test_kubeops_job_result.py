@@ -13,6 +13,7 @@ from airflow_provider_kuberay.operators import KubeRayRunJobOperator
 from airflow_provider_kuberay.result import NONCE_ENV, NONCE_METADATA_KEY, result_line
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.fake_dashboard import FakeDashboard
 from tests.support.fake_kube_api import FakeKubeApi
 
 NS = "ml"
@@ -99,3 +100,32 @@ def test_task_kuberay_refuses_arguments_too_large_for_an_entrypoint_before_any_r
     with pytest.raises(ValueError, match="do not fit in a RayJob entrypoint"):
         op.execute(context_for())
     assert kube.get("RayJob", NS, resource_name("dag", "size", FakeTaskInstance().run_id, -1, kind="RayJob")) is None
+
+
+def test_task_kuberay_on_an_existing_cluster_uploads_large_arguments_through_its_dashboard(
+    kube: FakeKubeApi, fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_kuberay.decorators.kuberay import KubeRayDecoratedOperator
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERAY_DEFAULT",
+        kube.connection_json(namespace=NS, dashboard_access="url", dashboard_url=fake_dashboard.url),
+    )
+
+    def size(text: str) -> int:
+        return len(text)
+
+    op = KubeRayDecoratedOperator(
+        task_id="size",
+        python_callable=size,
+        op_args=["x" * 1_000_000],
+        cluster_name="shared",
+        deferrable=False,
+        wait_for_completion=False,
+    )
+    ti = FakeTaskInstance(task_id="size")
+    name = op.execute(context_for(ti))
+    spec = kube.get("RayJob", NS, name)["spec"]
+    assert len(spec["entrypoint"]) < 2_000
+    assert "gcs://_ray_pkg_" in spec["runtimeEnvYAML"]
+    assert fake_dashboard.calls("PUT")  # the package went to the cluster before the RayJob was created
