@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.bases.decorator import task_decorator_factory
 
+from airflow_provider_kuberay.decorators._function_job import (
+    FunctionJobOperator,
+    function_template_fields,
+    function_template_renderers,
+)
 from airflow_provider_kuberay.operators.run_job import KubeRayRunJobOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.bases.decorator import TaskDecorator
 
-_SET_AT_RUN_TIME = "(built from the decorated function when the task runs)"
 
-
-class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
+class KubeRayDecoratedOperator(FunctionJobOperator, KubeRayRunJobOperator):
     """
     Run the decorated function on Ray as a RayJob (all :class:`KubeRayRunJobOperator` parameters
     apply) and push its return value to XCom. The function must import what it uses inside its
@@ -24,13 +27,8 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
     """
 
     custom_operator_name = "@task.kuberay"
-    template_fields: Sequence[str] = (*KubeRayRunJobOperator.template_fields, "op_args", "op_kwargs")
-    template_fields_renderers = {**KubeRayRunJobOperator.template_fields_renderers, "op_args": "py", "op_kwargs": "py"}
-
-    def __init__(self, *, python_callable: Callable[..., Any], **kwargs: Any) -> None:
-        kwargs.setdefault("entrypoint", _SET_AT_RUN_TIME)
-        kwargs["return_result"] = True
-        super().__init__(python_callable=python_callable, **kwargs)
+    template_fields: Sequence[str] = function_template_fields(KubeRayRunJobOperator.template_fields)
+    template_fields_renderers = function_template_renderers(KubeRayRunJobOperator.template_fields_renderers)
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_kuberay.decorators.callable_payload import INLINE_LIMIT_CHARS, CallPayload, shipped
@@ -56,9 +54,6 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
         inputs.resource_name(str(self.cluster_name), "cluster_name", "RayCluster")
         endpoint = self.hook().dashboard_endpoint(str(self.cluster_name), self.namespace)
         return RayDashboardHook(None, endpoint=endpoint).upload_local_packages(runtime_env)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        return self._handle_output(return_value=self._finish(context, event))
 
 
 def kuberay_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:

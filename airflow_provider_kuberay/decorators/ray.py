@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.bases.decorator import task_decorator_factory
 
+from airflow_provider_kuberay.decorators._function_job import (
+    FunctionJobOperator,
+    function_template_fields,
+    function_template_renderers,
+)
 from airflow_provider_kuberay.operators.submit_job import KubeRaySubmitJobOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.bases.decorator import TaskDecorator
 
-_SET_AT_RUN_TIME = "(built from the decorated function when the task runs)"
 
-
-class RayDecoratedOperator(DecoratedOperator, KubeRaySubmitJobOperator):
+class RayDecoratedOperator(FunctionJobOperator, KubeRaySubmitJobOperator):
     """
     Run the decorated function as a Ray job through the Ray Jobs API (all
     :class:`~airflow_provider_kuberay.operators.KubeRaySubmitJobOperator` parameters apply, but
@@ -31,17 +34,8 @@ class RayDecoratedOperator(DecoratedOperator, KubeRaySubmitJobOperator):
     """
 
     custom_operator_name = "@task.ray"
-    template_fields: Sequence[str] = (*KubeRaySubmitJobOperator.template_fields, "op_args", "op_kwargs")
-    template_fields_renderers = {
-        **KubeRaySubmitJobOperator.template_fields_renderers,
-        "op_args": "py",
-        "op_kwargs": "py",
-    }
-
-    def __init__(self, *, python_callable: Callable[..., Any], **kwargs: Any) -> None:
-        kwargs.setdefault("entrypoint", _SET_AT_RUN_TIME)
-        kwargs["return_result"] = True
-        super().__init__(python_callable=python_callable, **kwargs)
+    template_fields: Sequence[str] = function_template_fields(KubeRaySubmitJobOperator.template_fields)
+    template_fields_renderers = function_template_renderers(KubeRaySubmitJobOperator.template_fields_renderers)
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_kuberay.decorators.callable_payload import CallPayload, shipped
@@ -50,9 +44,6 @@ class RayDecoratedOperator(DecoratedOperator, KubeRaySubmitJobOperator):
         # The submission uploads a package of the call along with the runtime env's other local folders.
         with shipped(payload, self.runtime_env) as (self.entrypoint, self.runtime_env):
             return super().execute(context)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        return self._handle_output(return_value=self._finish(context, event))
 
 
 def ray_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
