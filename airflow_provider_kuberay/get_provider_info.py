@@ -130,6 +130,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "KubeRay",
                 "python-modules": [
                     "airflow_provider_kuberay.operators.submit_job",
+                    "airflow_provider_kuberay.operators.stop_job",
                     "airflow_provider_kuberay.operators.run_job",
                     "airflow_provider_kuberay.operators.cluster",
                     "airflow_provider_kuberay.operators.service",
@@ -168,8 +169,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_ray_dashboard_connection(), _kuberay_connection()],
-        "extra-links": ["airflow_provider_kuberay.links.RayJobDashboardLink"],
+        "extra-links": [
+            "airflow_provider_kuberay.links.RayJobDashboardLink",
+            "airflow_provider_kuberay.links.RayClusterDashboardLink",
+            "airflow_provider_kuberay.links.RayServeDashboardLink",
+        ],
         "task-decorators": [
-            {"name": "kuberay", "class-name": "airflow_provider_kuberay.decorators.kuberay.kuberay_task"}
+            {"name": "kuberay", "class-name": "airflow_provider_kuberay.decorators.kuberay.kuberay_task"},
+            {"name": "ray", "class-name": "airflow_provider_kuberay.decorators.ray.ray_task"},
         ],
     }

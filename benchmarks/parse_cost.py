@@ -1,7 +1,7 @@
 """
 Parse cost: what importing the provider costs a DAG file, in fresh processes.
 
-Provider = every public operator, sensor and the ``@task.kuberay`` decorator; baseline = ``from
+Provider = every public operator, sensor and the ``@task.kuberay`` and ``@task.ray`` decorators; baseline = ``from
 airflow.sdk import BaseOperator``; peer = cncf.kubernetes's ``KubernetesPodOperator``. The import
 is timed inside each fresh interpreter (interpreter start-up is the same for all three). Also the
 time Airflow's DagBag takes to parse each example DAG file, in a fresh process with DagBag already
@@ -33,7 +33,8 @@ CASES = {
         "from airflow_provider_kuberay.operators import (KubeRayCreateClusterOperator, KubeRayDeleteClusterOperator,"
         " KubeRayRunJobOperator, KubeRaySubmitJobOperator)\n"
         "from airflow_provider_kuberay.sensors import KubeRayClusterSensor, KubeRayJobSensor\n"
-        "from airflow_provider_kuberay.decorators.kuberay import kuberay_task"
+        "from airflow_provider_kuberay.decorators.kuberay import kuberay_task\n"
+        "from airflow_provider_kuberay.decorators.ray import ray_task"
     ),
     "peer": "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
 }

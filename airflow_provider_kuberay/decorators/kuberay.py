@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.bases.decorator import task_decorator_factory
 
+from airflow_provider_kuberay.decorators._function_job import (
+    FunctionJobOperator,
+    function_template_fields,
+    function_template_renderers,
+)
 from airflow_provider_kuberay.operators.run_job import KubeRayRunJobOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.bases.decorator import TaskDecorator
 
-_SET_AT_RUN_TIME = "(built from the decorated function when the task runs)"
 
-
-class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
+class KubeRayDecoratedOperator(FunctionJobOperator, KubeRayRunJobOperator):
     """
     Run the decorated function on Ray as a RayJob (all :class:`KubeRayRunJobOperator` parameters
     apply) and push its return value to XCom. The function must import what it uses inside its
@@ -24,41 +27,33 @@ class KubeRayDecoratedOperator(DecoratedOperator, KubeRayRunJobOperator):
     """
 
     custom_operator_name = "@task.kuberay"
-    template_fields: Sequence[str] = (*KubeRayRunJobOperator.template_fields, "op_args", "op_kwargs")
-    template_fields_renderers = {**KubeRayRunJobOperator.template_fields_renderers, "op_args": "py", "op_kwargs": "py"}
-
-    def __init__(self, *, python_callable: Callable[..., Any], **kwargs: Any) -> None:
-        kwargs.setdefault("entrypoint", _SET_AT_RUN_TIME)
-        super().__init__(python_callable=python_callable, **kwargs)
+    template_fields: Sequence[str] = function_template_fields(KubeRayRunJobOperator.template_fields)
+    template_fields_renderers = function_template_renderers(KubeRayRunJobOperator.template_fields_renderers)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_kuberay.decorators.callable_payload import build_entrypoint
+        from airflow_provider_kuberay.decorators.callable_payload import INLINE_LIMIT_CHARS, CallPayload, shipped
 
-        self.entrypoint = build_entrypoint(self.python_callable, list(self.op_args), self.op_kwargs)
-        return super().execute(context)
+        payload = CallPayload.build(self.python_callable, list(self.op_args), self.op_kwargs)
+        with shipped(payload, self.runtime_env) as (self.entrypoint, runtime_env):
+            if payload.inline_entrypoint() is None:
+                if not self.cluster_name:
+                    raise ValueError(
+                        f"the arguments of {payload.name!r} do not fit in a RayJob entrypoint (over "
+                        f"{INLINE_LIMIT_CHARS} characters) and a new cluster cannot take an upload; run on an "
+                        "existing cluster (cluster_name) or with @task.ray, or pass a reference to the data"
+                    )
+                runtime_env = self._upload_packages(runtime_env)
+            self.runtime_env = runtime_env
+            return super().execute(context)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        return self._handle_output(return_value=self._finish(context, event))
-
-    def _finish(self, context: Context, payload: Mapping[str, Any]) -> Any:
-        from airflow_provider_kuberay.decorators.callable_payload import extract_result
-
-        summary = super()._finish(context, payload)
-        return extract_result(self._job_log(summary))
-
-    def _job_log(self, summary: dict[str, Any]) -> str:
-        """The driver's output: the Jobs API log, else the submitter pod's log."""
+    def _upload_packages(self, runtime_env: dict[str, Any]) -> dict[str, Any]:
+        """Upload local folders of the runtime env to the existing cluster, through its dashboard."""
         from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
-        from airflow_provider_kuberay.kube_labels import JOB_NAME_LABEL
+        from airflow_provider_kuberay.tasks import inputs
 
-        hook = self.hook()
-        try:
-            endpoint = hook.dashboard_endpoint(summary["ray_cluster_name"], summary["namespace"])
-            return RayDashboardHook(None, endpoint=endpoint).get_job_logs(summary["job_id"])
-        except Exception as err:
-            self.log.info("Reading the result through the Ray dashboard failed (%s); trying the submitter pod", err)
-        pods = hook.list_pods(summary["namespace"], label_selector=f"{JOB_NAME_LABEL}={summary['name']}")
-        return "\n".join(hook.read_pod_log(pod["metadata"]["name"], summary["namespace"]) for pod in pods)
+        inputs.resource_name(str(self.cluster_name), "cluster_name", "RayCluster")
+        endpoint = self.hook().dashboard_endpoint(str(self.cluster_name), self.namespace)
+        return RayDashboardHook(None, endpoint=endpoint).upload_local_packages(runtime_env)
 
 
 def kuberay_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:

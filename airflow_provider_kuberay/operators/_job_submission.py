@@ -11,6 +11,7 @@ from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
 from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks import inputs
 from airflow_provider_kuberay.tasks.identity import TaskIdentity, check_submission_id
+from airflow_provider_kuberay.tasks.results import ask_for_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,8 +51,14 @@ class JobSubmission:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_operator(cls, operator: SubmitParameters, context: Context) -> JobSubmission:
-        """Build from the operator's rendered fields and the task instance."""
+    def from_operator(
+        cls, operator: SubmitParameters, context: Context, result_nonce: str | None = None
+    ) -> JobSubmission:
+        """
+        Build from the operator's rendered fields and the task instance.
+
+        :param result_nonce: ask the job for a result line carrying this nonce.
+        """
         entrypoint = operator.entrypoint
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
@@ -74,11 +81,14 @@ class JobSubmission:
             "entrypoint_memory": operator.entrypoint_memory,
             "entrypoint_resources": inputs.number_map(operator.entrypoint_resources, "entrypoint_resources"),
         }
+        runtime_env = parse_runtime_env(operator.runtime_env)
+        if result_nonce:
+            runtime_env, metadata = ask_for_result(runtime_env, metadata, result_nonce)
         return cls(
             entrypoint=entrypoint,
             submission_id=submission_id,
             try_number=identity.try_number,
-            runtime_env=parse_runtime_env(operator.runtime_env),
+            runtime_env=runtime_env,
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
+from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -63,6 +64,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
     )
     template_ext: Sequence[str] = (".yaml", ".yml", ".json")
     template_fields_renderers = {"cluster": "yaml", "overrides": "yaml"}
+    operator_extra_links = (RayClusterDashboardLink(),)
 
     def __init__(
         self,
@@ -226,7 +228,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
                     self.log.warning("Could not delete RayCluster %s/%s: %s", namespace, name, err)
             raise failure_error(event)
         dashboard_url = hook.dashboard_endpoint(name, namespace).url
-        context["ti"].xcom_push(key="dashboard_url", value=dashboard_url)
+        publish_links(self, context["ti"], dashboard_url)
         self.log.info("RayCluster %s/%s is ready; dashboard: %s", namespace, name, dashboard_url)
         return {"cluster_name": name, "namespace": namespace, "dashboard_url": dashboard_url}
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.links import XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -51,7 +51,9 @@ class KubeRayRunJobOperator(BaseOperator):
     the job's log and the RayJob's recent events.
 
     XCom (return value): ``name``, ``namespace``, ``ray_cluster_name``, ``job_id``, ``dashboard_url``,
-    ``job_status``, ``job_deployment_status``; also pushed under those keys.
+    ``job_status``, ``job_deployment_status``; also pushed under those keys. With ``return_result``,
+    the return value is instead the JSON value the entrypoint emitted through
+    :func:`airflow_provider_kuberay.result.emit` (a stdout line that needs no Airflow in the Ray image).
 
     :param entrypoint: the command Ray runs (templated).
     :param cluster: a :class:`~airflow_provider_kuberay.specs.ClusterSpec` for a new cluster.
@@ -100,6 +102,9 @@ class KubeRayRunJobOperator(BaseOperator):
     :param delete_on_kill: delete the RayJob this task created when the task is killed or times out
         (``execution_timeout``, a deferral timeout, or a KubeRay deadline such as ``activeDeadlineSeconds``,
         after which KubeRay would leave the Ray job running); KubeRay then stops its Ray job.
+    :param return_result: return the value the entrypoint emits with
+        :func:`airflow_provider_kuberay.result.emit` instead of the summary; a job that emits none
+        fails the task.
     """
 
     template_fields: Sequence[str] = (
@@ -126,7 +131,7 @@ class KubeRayRunJobOperator(BaseOperator):
         "labels": "json",
         "annotations": "json",
     }
-    operator_extra_links = (RayJobDashboardLink(),)
+    operator_extra_links = (RayJobDashboardLink(), RayClusterDashboardLink())
 
     def __init__(
         self,
@@ -163,6 +168,7 @@ class KubeRayRunJobOperator(BaseOperator):
         stream_logs: bool = True,
         log_tail_lines: int = 50,
         delete_on_kill: bool = True,
+        return_result: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -202,6 +208,7 @@ class KubeRayRunJobOperator(BaseOperator):
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
         self.delete_on_kill = delete_on_kill
+        self.return_result = return_result
         # Only for on_kill within the same process; never read after a deferral.
         self._created: tuple[str, str] | None = None
 
@@ -282,11 +289,23 @@ class KubeRayRunJobOperator(BaseOperator):
         rules = isinstance(self.deletion_strategy, Mapping) and bool(self.deletion_strategy.get("deletionRules"))
         return not rules
 
-    def execute(self, context: Context) -> dict[str, Any] | str:
+    def _ask_for_result(self) -> None:
+        """Give the job a fresh nonce for its result line (the job keeps it in its metadata)."""
+        from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+        from airflow_provider_kuberay.result import new_nonce
+        from airflow_provider_kuberay.tasks.results import ask_for_result
+
+        self.runtime_env, self.metadata = ask_for_result(
+            parse_runtime_env(self.runtime_env), dict(self.metadata or {}), new_nonce()
+        )
+
+    def execute(self, context: Context) -> Any:
         from airflow_provider_kuberay.status import job_verdict
         from airflow_provider_kuberay.tasks.adoption import create_or_adopt
 
         self.check_inputs()
+        if self.return_result:
+            self._ask_for_result()
         hook = self.hook()
         hook.check_connection()
         identity, name, namespace = self._target(context)
@@ -296,10 +315,23 @@ class KubeRayRunJobOperator(BaseOperator):
         self._created = (name, namespace)
         context["ti"].xcom_push(key="name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
+        self._link_running_job(context, hook, name, namespace)
         if not self.wait_for_completion:
             return name
         trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
         return self._finish(context, wait_with(self, trigger))
+
+    def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:
+        """Set the job and cluster links while the job runs (best effort: the links are a convenience)."""
+        from airflow_provider_kuberay.operators._rayjob_links import running_job_target
+
+        try:
+            target = running_job_target(hook, name, namespace, self.dashboard_link)
+        except Exception as err:
+            self.log.info("Could not link to the Ray dashboard of RayJob %s/%s yet: %s", namespace, name, err)
+            return
+        if target is not None:
+            publish_links(self, context["ti"], *target)
 
     def _target(self, context: Context) -> tuple[TaskIdentity, str, str]:
         """The task instance, and the name and namespace of its RayJob."""
@@ -322,11 +354,11 @@ class KubeRayRunJobOperator(BaseOperator):
             log_tail_lines=self.log_tail_lines,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Finish after the trigger fired, from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> Any:
         from airflow_provider_kuberay.tasks.failure import failure_error
         from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent
 
@@ -343,7 +375,7 @@ class KubeRayRunJobOperator(BaseOperator):
         ti = context["ti"]
         for key, value in summary.items():
             ti.xcom_push(key=key, value=value)
-        ti.xcom_push(key=XCOM_SUBMISSION_ID, value=summary["job_id"])
+        publish_links(self, ti, summary["dashboard_url"], summary["job_id"])
         if not event.succeeded:
             # Timed out (the task's deadline) or failed by a KubeRay deadline: the Ray job may still
             # run, so the RayJob goes (KubeRay stops its Ray job; a cluster of its own goes too).
@@ -353,7 +385,29 @@ class KubeRayRunJobOperator(BaseOperator):
                 event, f"Deleted RayJob {event.namespace}/{event.name}: KubeRay stops its Ray job." if deleted else ""
             )
         self.log.info("RayJob %s/%s succeeded (Ray job %s)", summary["namespace"], summary["name"], summary["job_id"])
-        return summary
+        return self._job_result(summary) if self.return_result else summary
+
+    def _job_result(self, summary: dict[str, Any]) -> Any:
+        """The value the job emitted, found by the nonce recorded in the RayJob's metadata."""
+        from airflow_provider_kuberay.tasks.results import result_from_log
+
+        rayjob = self.hook().get_object("RayJob", summary["name"], summary["namespace"])
+        job = f"RayJob {summary['namespace']}/{summary['name']}"
+        return result_from_log(self._job_log(summary), rayjob.get("spec", {}).get("metadata"), job)
+
+    def _job_log(self, summary: dict[str, Any]) -> str:
+        """The driver's output: the Jobs API log, else the submitter pod's log."""
+        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+        from airflow_provider_kuberay.kube_labels import JOB_NAME_LABEL
+
+        hook = self.hook()
+        try:
+            endpoint = hook.dashboard_endpoint(summary["ray_cluster_name"], summary["namespace"])
+            return RayDashboardHook(None, endpoint=endpoint).get_job_logs(summary["job_id"])
+        except Exception as err:
+            self.log.info("Reading the result through the Ray dashboard failed (%s); trying the submitter pod", err)
+        pods = hook.list_pods(summary["namespace"], label_selector=f"{JOB_NAME_LABEL}={summary['name']}")
+        return "\n".join(hook.read_pod_log(pod["metadata"]["name"], summary["namespace"]) for pod in pods)
 
     def _dashboard_url(self, event: RayJobEvent) -> str:
         if self.dashboard_link:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_kuberay.links import RayServeDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -64,6 +65,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
     template_fields: Sequence[str] = ("service", "serve_config", "service_name", "namespace", "labels", "overrides")
     template_ext: Sequence[str] = (".yaml", ".yml", ".json")
     template_fields_renderers = {"service": "yaml", "serve_config": "yaml", "overrides": "yaml"}
+    operator_extra_links = (RayServeDashboardLink(),)
 
     def __init__(
         self,
@@ -248,8 +250,9 @@ class KubeRayDeployServiceOperator(BaseOperator):
             "generation": event.generation,
             "applications": event.applications,
         }
-        for key in ("active_cluster", "serve_endpoint", "dashboard_url", "applications"):
+        for key in ("active_cluster", "serve_endpoint", "applications"):
             context["ti"].xcom_push(key=key, value=result[key])
+        publish_links(self, context["ti"], dashboard_url)
         self.log.info(
             "RayService %s/%s serves generation %s on %s: %s",
             namespace,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.links import XCOM_DASHBOARD_URL, XCOM_SUBMISSION_ID, RayJobDashboardLink
+from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
@@ -32,7 +32,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
     succeeds only when the job ends ``SUCCEEDED``; ``FAILED`` or ``STOPPED`` fail it with Ray's
     message and the last lines of the job log.
 
-    XComs: ``submission_id`` (also the return value), ``dashboard_url``, ``job_status``.
+    XComs: ``submission_id`` (also the return value), ``dashboard_url``, ``job_status``. With
+    ``return_result``, the return value is instead the JSON value the entrypoint emitted through
+    :func:`airflow_provider_kuberay.result.emit` (a stdout line that needs no Airflow in the Ray image).
 
     :param entrypoint: the shell command Ray runs, e.g. ``python main.py`` (templated).
     :param runtime_env: Ray runtime env as a dict or YAML text (templated); local ``working_dir``
@@ -55,6 +57,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
     :param poll_interval: seconds between status checks.
     :param stream_logs: copy the job's log into the task log while it runs.
     :param log_tail_lines: how many last log lines a failure message carries.
+    :param return_result: return the value the entrypoint emits with
+        :func:`airflow_provider_kuberay.result.emit` instead of the submission id; a job that
+        emits none fails the task.
     """
 
     template_fields: Sequence[str] = (
@@ -68,7 +73,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         "namespace",
     )
     template_fields_renderers = {"runtime_env": "json", "metadata": "json", "entrypoint": "bash"}
-    operator_extra_links = (RayJobDashboardLink(),)
+    operator_extra_links = (RayJobDashboardLink(), RayClusterDashboardLink())
     ui_color = "#e0f3ff"
 
     def __init__(
@@ -92,6 +97,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         poll_interval: float = 5.0,
         stream_logs: bool = True,
         log_tail_lines: int = 50,
+        return_result: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -118,6 +124,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
+        self.return_result = return_result
         # Only for on_kill within the same process; never read after a deferral.
         self._submitted_id: str | None = None
 
@@ -135,18 +142,19 @@ class KubeRaySubmitJobOperator(BaseOperator):
     def hook(self) -> RayDashboardHook:
         return self.target.sync_hook()
 
-    def execute(self, context: Context) -> str:
+    def execute(self, context: Context) -> Any:
         from airflow_provider_kuberay.operators._job_submission import JobSubmission
+        from airflow_provider_kuberay.result import new_nonce
 
-        submission = JobSubmission.from_operator(self, context)  # validates before any API call
+        nonce = new_nonce() if self.return_result else None
+        submission = JobSubmission.from_operator(self, context, nonce)  # validates before any API call
         self.target.check()
         hook = self.hook
         hook.endpoint  # noqa: B018 -- reads and checks the connection, no request yet
         runtime_env = hook.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
         self.log.info(submission.submit_or_adopt(hook, runtime_env))
         self._submitted_id = submission.submission_id
-        context["ti"].xcom_push(key=XCOM_SUBMISSION_ID, value=submission.submission_id)
-        context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=hook.endpoint.url)
+        publish_links(self, context["ti"], hook.endpoint.url, submission.submission_id)
         if not self.wait_for_completion:
             return submission.submission_id
         trigger = self._trigger(
@@ -166,11 +174,11 @@ class KubeRaySubmitJobOperator(BaseOperator):
             deadline=deadline,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Finish after the trigger fired: judge the job's outcome from the event alone."""
         return self._finish(context, event)
 
-    def _finish(self, context: Context, payload: Mapping[str, Any]) -> str:
+    def _finish(self, context: Context, payload: Mapping[str, Any]) -> Any:
         from airflow_provider_kuberay.tasks.failure import failure_error
         from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
 
@@ -182,7 +190,14 @@ class KubeRaySubmitJobOperator(BaseOperator):
         if not event.succeeded:
             raise failure_error(event)
         self.log.info("Ray job %s succeeded", submission_id)
-        return submission_id
+        return self._job_result(submission_id) if self.return_result else submission_id
+
+    def _job_result(self, submission_id: str) -> Any:
+        """The value the job emitted, found by the nonce recorded in the job's metadata."""
+        from airflow_provider_kuberay.tasks.results import result_from_log
+
+        metadata = self.hook.get_job_info(submission_id).get("metadata")
+        return result_from_log(self.hook.get_job_logs(submission_id), metadata, f"Ray job {submission_id}")
 
     def _stop(self, submission_id: str) -> None:
         try:

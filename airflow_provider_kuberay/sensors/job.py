@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_kuberay.links import RayJobDashboardLink
+from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink
 from airflow_provider_kuberay.tasks.deferral import default_deferrable
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -41,7 +41,7 @@ class KubeRayJobSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("submission_id", "job_name", "namespace", "dashboard_url")
-    operator_extra_links = (RayJobDashboardLink(),)
+    operator_extra_links = (RayJobDashboardLink(), RayClusterDashboardLink())
 
     def __init__(
         self,

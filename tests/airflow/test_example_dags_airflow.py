@@ -68,3 +68,18 @@ def test_a_failing_ray_job_fails_the_task(
     dag_run = _load_dag(path, "failing_ray_job").test(logical_date=datetime.now(timezone.utc))
     assert _states(dag_run) == {"fails": "failed"}
     assert _xcom(dag_run, "fails", "job_status") == "FAILED"
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
+def test_the_ray_task_example_returns_its_value_as_xcom(
+    airflow_db: None, ray_connection: str, deferrable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
+    dag = _load_dag(ROOT / "example_dags" / "example_ray_task.py", "example_ray_task")
+    assert dag.get_task("mean_on_ray").deferrable is deferrable
+    dag_run = dag.test(logical_date=datetime.now(timezone.utc))
+    assert _states(dag_run) == {"make_values": "success", "mean_on_ray": "success", "report": "success"}
+    assert _xcom(dag_run, "mean_on_ray", "return_value") == {"mean": 50.5, "n": 100}
+    assert _xcom(dag_run, "report", "return_value") == 50.5
+    submission_id = _xcom(dag_run, "mean_on_ray", "submission_id")
+    assert _xcom(dag_run, "mean_on_ray", "_link_RayJobDashboardLink") == f"{ray_connection}/#/jobs/{submission_id}"

@@ -64,7 +64,8 @@ def test_parse_time_imports_stay_light() -> None:
         cncf = "airflow.providers.cncf.kubernetes"
         core_loaded = {m for m in sys.modules if m == cncf or m.startswith(cncf + ".")}
         import airflow_provider_kuberay.operators, airflow_provider_kuberay.sensors
-        import airflow_provider_kuberay.decorators.kuberay, airflow_provider_kuberay.specs
+        import airflow_provider_kuberay.decorators.kuberay, airflow_provider_kuberay.decorators.ray
+        import airflow_provider_kuberay.specs, airflow_provider_kuberay.result
         for path in sorted(glob.glob("example_dags/example_*.py")):
             runpy.run_path(path)
         heavy = sorted(m for m in ("ray", "kubernetes", "kubernetes_asyncio", "aiohttp") if m in sys.modules)

@@ -22,3 +22,9 @@ def kube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubeApi]:
             ),
         )
         yield api
+
+
+@pytest.fixture(autouse=True)
+def _short_link_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake API has no KubeRay to name a RayJob's Ray job: do not wait seconds for it in every test."""
+    monkeypatch.setattr("airflow_provider_kuberay.operators._rayjob_links.NAMING_WAIT_SECONDS", 0.3)

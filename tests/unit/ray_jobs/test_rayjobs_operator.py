@@ -83,7 +83,14 @@ def test_success_pushes_xcoms_and_returns_the_submission_id(fake_dashboard: Fake
 
     threading.Timer(0.3, finish_when_polled).start()
     assert op.execute(context_for(ti)) == sid
-    assert ti.xcoms == {"submission_id": sid, "dashboard_url": fake_dashboard.url, "job_status": "SUCCEEDED"}
+    assert ti.xcoms == {
+        "submission_id": sid,
+        "dashboard_url": fake_dashboard.url,
+        "job_status": "SUCCEEDED",
+        # The links are stored as soon as the job is submitted, not only when the task ends.
+        "_link_RayJobDashboardLink": f"{fake_dashboard.url}/#/jobs/{sid}",
+        "_link_RayClusterDashboardLink": f"{fake_dashboard.url}/#/cluster",
+    }
     sent = fake_dashboard.last_submission
     assert sent["runtime_env"] == {"env_vars": {"A": "1"}}
     assert sent["entrypoint_num_cpus"] == 1
