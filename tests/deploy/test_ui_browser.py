@@ -50,7 +50,14 @@ class AirflowUi:
     def element(self, xpath: str) -> Any:
         from selenium.webdriver.common.by import By
 
-        return self.wait.until(lambda driver: next(iter(driver.find_elements(By.XPATH, xpath)), None))
+        # Displayed and enabled, not only present: a dialog's inputs exist before its opening
+        # animation makes them interactable (a busy machine showed "element not interactable").
+        def ready(driver: Any) -> Any:
+            return next(
+                (el for el in driver.find_elements(By.XPATH, xpath) if el.is_displayed() and el.is_enabled()), None
+            )
+
+        return self.wait.until(ready, f"{xpath} displayed and enabled")
 
     def wait_for_text(self, xpath: str, text: str) -> Any:
         """The element at ``xpath`` once its text contains ``text``."""
