@@ -45,6 +45,10 @@ def _children_map() -> dict[int, list[int]]:
     return kids
 
 
+def children(pid: int) -> list[int]:
+    return _children_map().get(pid, [])
+
+
 def descendants(pid: int) -> list[int]:
     kids = _children_map()
     out, todo = [], [pid]
