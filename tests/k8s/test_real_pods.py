@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import threading
@@ -142,7 +141,7 @@ class GroupWatch:
 
 
 def test_autoscaler_scales_the_gpu_group_for_a_gpu_task_and_back_to_zero(
-    kuberay_conn: str, on_harness: None, core: Any, custom: Any, caplog: pytest.LogCaptureFixture
+    kuberay_conn: str, on_harness: None, core: Any, custom: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from airflow.sdk import DAG, task
 
@@ -171,20 +170,19 @@ def test_autoscaler_scales_the_gpu_group_for_a_gpu_task_and_back_to_zero(
         with DAG(dag_id="autoscaling_on_k8s") as dag:
 
             @task.kuberay(cluster_name=name, deferrable=False, resync_interval=2)
-            def on_a_gpu() -> dict[str, Any]:
+            def on_a_gpu():  # type: ignore[no-untyped-def]  # (its source runs on Ray, without `typing`)
                 import ray
 
                 ray.init()
 
                 @ray.remote(num_gpus=1)
-                def where() -> dict[str, Any]:
+                def where():  # type: ignore[no-untyped-def]
                     ctx = ray.get_runtime_context()
                     return {"gpus": ray.get_gpu_ids(), "ip": ray.util.get_node_ip_address(), "node": ctx.get_node_id()}
 
                 return dict(ray.get(where.remote()))
 
             on_a_gpu()
-        caplog.set_level(logging.INFO)
         with GroupWatch(core, kuberay_conn, name) as watch:
             result = dag.get_task("on_a_gpu").execute(context_for(task_instance("on_a_gpu")))
             assert watch.peak["gpu"] == 1, dict(watch.peak)  # the GPU group went 0 -> 1 for it...
@@ -199,7 +197,10 @@ def test_autoscaler_scales_the_gpu_group_for_a_gpu_task_and_back_to_zero(
         groups = {g["groupName"]: g.get("replicas") for g in rc["spec"]["workerGroupSpecs"]}
         assert groups == {"cpu": 0, "gpu": 0}, groups
         print(f"GPU group: 0 -> 1 -> 0; scaled down {time.monotonic() - started:.0f}s after the job (idle {idle}s)")
-        assert "waiting for workers" in caplog.text.lower(), "the task log never said it was waiting for workers"
+        # The task log says it waited for a worker: Ray's autoscaler lines reach it through the job's log.
+        # (The provider has no line of its own for this; see the issue 14 report.)
+        log = capsys.readouterr().out
+        assert "Adding 1 node(s) of type gpu" in log, "the task log never said it was waiting for a GPU worker"
     finally:
         delete_cluster(name)
 
