@@ -273,7 +273,7 @@ def test_a_pod_runs_a_rayjob_with_in_cluster_credentials_and_direct_dashboard_ac
             lambda: (p := core.read_namespaced_pod(pod, kuberay_conn)).status.phase in ("Succeeded", "Failed") and p,
             timeout=300,
         )
-        out = core.read_namespaced_pod_log(pod, kuberay_conn)
+        out = core.read_namespaced_pod_log(pod, kuberay_conn, _preload_content=False).data.decode()
         assert done.status.phase == "Succeeded", out[-3000:]
         assert "in-pod True access auto" in out, out[-3000:]
         # `auto` inside a pod is `direct`: the head service's cluster DNS name...
