@@ -322,9 +322,7 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
         op = KubeRayRunJobOperator(
             task_id=ti.task_id, entrypoint=RETRIED_JOB, cluster_name=name, deferrable=False, resync_interval=2
         )
-        outcome: dict[str, Any] = {}
-        runner = threading.Thread(target=lambda: outcome.update(op.execute(context_for(ti))), daemon=True)
-        runner.start()
+        runner, outcome = _in_background(op, ti)
         job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
         time.sleep(3)  # both workers busy with the first tasks
         victim = workers[0]
@@ -333,13 +331,28 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
         print(f"killed worker pod {victim.metadata.name} (pid {pid}) while RayJob {job} ran")
         runner.join(timeout=400)
         assert not runner.is_alive()
-        assert outcome.get("job_status") == "SUCCEEDED", outcome
+        assert outcome.get("result", {}).get("job_status") == "SUCCEEDED", outcome
         after = core.read_namespaced_pod(victim.metadata.name, kuberay_conn)
         restarts = after.status.container_statuses[0].restart_count
         print(f"the worker pod's container restarted {restarts} time(s)")
         assert restarts >= 1
     finally:
         delete_cluster(name)
+
+
+def _in_background(op: Any, ti: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run a task in a thread; its outcome is {"result": ...} or {"error": exception}."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = op.execute(context_for(ti))
+        except Exception as e:  # the outcome under test
+            outcome["error"] = e
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    return runner, outcome
 
 
 def _ray_job_running(custom: Any, namespace: str, ti: Any) -> str | None:
@@ -369,16 +382,7 @@ def test_the_head_pod_lost_mid_job_is_what_the_task_reports(
             deferrable=False,
             resync_interval=2,
         )
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                outcome["result"] = op.execute(context_for(ti))
-            except Exception as e:  # the outcome under test
-                outcome["error"] = e
-
-        runner = threading.Thread(target=run, daemon=True)
-        runner.start()
+        runner, outcome = _in_background(op, ti)
         job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
         pid = container_pid(head)
         os.kill(pid, signal.SIGKILL)
