@@ -56,6 +56,11 @@ def _others_untouched(namespace: str, shared_cluster: str, bystander_uid: str) -
     assert "deletionTimestamp" not in other["metadata"], "another task's RayJob is being deleted"
 
 
+# A task deadline that leaves room for the RayJob's submitter pod (a real `ray job submit` process)
+# to have started the Ray job before it, on a loaded machine.
+JOB_DEADLINE = timedelta(seconds=30)
+
+
 def _sleeper(marker: str) -> str:
     # The marker finds the Ray job on the shared cluster once its RayJob is gone.
     return f"python -c 'import time; time.sleep(300)' {marker}"
@@ -97,7 +102,7 @@ def test_execution_timeout_in_the_worker_deletes_only_the_tasks_rayjob(
 
     marker = f"exec-timeout-{uuid.uuid4().hex[:6]}"
     ti = task_instance("exec_timeout")
-    op = _job(ti.task_id, marker, deferrable=False, execution_timeout=timedelta(seconds=12))
+    op = _job(ti.task_id, marker, deferrable=False, execution_timeout=JOB_DEADLINE)
     # Whichever comes first ends it: the in-worker trigger's deadline (the same instant, with the
     # RayJob's state in the message) or Airflow's alarm (then on_kill deletes the RayJob).
     with pytest.raises((RayJobFailedError, AirflowTaskTimeout)) as info:
@@ -113,7 +118,7 @@ def test_deferred_wait_gives_up_at_the_deadline_and_deletes_only_the_tasks_rayjo
 ) -> None:
     marker = f"deferred-timeout-{uuid.uuid4().hex[:6]}"
     ti = task_instance("deferred_timeout")
-    timeout = timedelta(seconds=10)
+    timeout = JOB_DEADLINE
     with pytest.raises(TaskDeferred) as deferred:
         _job(ti.task_id, marker, deferrable=True, execution_timeout=timeout).execute(context_for(ti))
     # Airflow's own deferral timeout is a backstop after the trigger's deadline.
@@ -207,7 +212,7 @@ def test_kuberay_active_deadline_fails_the_task_with_kuberays_reason(
 ) -> None:
     marker = f"active-deadline-{uuid.uuid4().hex[:6]}"
     ti = task_instance("active_deadline")
-    op = _job(ti.task_id, marker, deferrable=False, active_deadline_seconds=5)
+    op = _job(ti.task_id, marker, deferrable=False, active_deadline_seconds=int(JOB_DEADLINE.total_seconds()))
     with pytest.raises(RayJobFailedError) as info:
         op.execute(context_for(ti))
     text = str(info.value)
