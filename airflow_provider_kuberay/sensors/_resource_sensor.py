@@ -74,7 +74,7 @@ class KubeRayResourceSensor(BaseSensorOperator):
             self._fail(failure_text(event))
 
     def _fail(self, message: str) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         from airflow_provider_kuberay.exceptions import KubeRayApiError
 

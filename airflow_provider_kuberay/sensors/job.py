@@ -167,7 +167,7 @@ class KubeRayJobSensor(BaseSensorOperator):
         self._raise(failure_text(event) if "kind" in event else failure_message(event))
 
     def _raise(self, message: str) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         from airflow_provider_kuberay.exceptions import RayJobFailedError
 
