@@ -37,3 +37,4 @@ clean:
 
 -include harness/harness.mk
 -include benchmarks/bench.mk
+-include devtools/matrix/matrix.mk

@@ -68,9 +68,9 @@ class Cell:
         return "-".join(parts)
 
 
-RAY_OLDEST = RayHead("2.9.3", "2024-02-23")
-RAY_MIDDLE = RayHead("2.40.0", "2024-12-04")
-RAY_NEWEST = RayHead(NEWEST_RAY, "2026-11-05")
+RAY_OLDEST = RayHead("2.9.3", "2024-02-22")
+RAY_MIDDLE = RayHead("2.40.0", "2024-12-03")
+RAY_NEWEST = RayHead(NEWEST_RAY, "2026-11-04")
 
 CELLS: tuple[Cell, ...] = (
     # Airflow axis: the floor with every runtime dependency at its declared minimum, then the latest
