@@ -19,7 +19,7 @@ def rows(outcomes: Sequence[Outcome]) -> list[tuple[str, ...]]:
             o.airflow + (" (floors)" if o.cell.floors else ""),
             o.cell.ray.version if o.cell.ray else "-",
             " ".join(o.cell.tests),
-            "passed" if o.ok else "FAILED",
+            ("passed" if o.ok else "FAILED") + (f" ({o.reruns} rerun)" if o.reruns and o.ok else ""),
             str(o.passed),
             str(o.failed),
             str(o.skipped),

@@ -28,6 +28,7 @@ class Outcome:
     seconds: float = 0.0
     airflow: str = "-"
     note: str = ""
+    reruns: int = 0
 
 
 def run_cell(cell: Cell) -> Outcome:
@@ -47,25 +48,59 @@ def run_cell(cell: Cell) -> Outcome:
             env[RAY_VERSION_ENV] = cell.ray.version
     except (RuntimeError, subprocess.CalledProcessError) as err:
         return Outcome(cell, ok=False, seconds=time.monotonic() - started, note=f"environment: {err}")
-    report = logs / f"{cell.name}.xml"
+    first = _pytest(venv, [*cell.tests], logs / f"{cell.name}.xml", env, log)
+    retried = _failed_ids(logs / f"{cell.name}.xml")
+    final = first
+    if first != 0 and retried:
+        # The timing checks of the unit tier (and a Ray head's 30 s start) flake on a loaded machine:
+        # what failed runs once more, alone, as one would by hand; the table says how many.
+        final = _pytest(venv, retried, logs / f"{cell.name}.rerun.xml", env, log)
+    passed, failed, skipped = _counts(logs / f"{cell.name}.xml")
+    if final == 0 and first != 0:
+        passed, failed = passed + failed, 0
+    note = f"{len(retried)} passed only on a rerun" if final == 0 and first != 0 else ""
+    return Outcome(
+        cell,
+        ok=final == 0,
+        passed=passed,
+        failed=failed,
+        skipped=skipped,
+        seconds=time.monotonic() - started,
+        airflow=_installed(venv, "apache-airflow"),
+        note=note if final == 0 else f"pytest exit {final}; see {log}",
+        reruns=len(retried) if first != 0 else 0,
+    )
+
+
+def _pytest(venv: Path, selection: list[str], report: Path, env: dict[str, str], log: Path) -> int:
     report.unlink(missing_ok=True)
     command = [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"]
-    command += [f"--junitxml={report}", *cell.tests]
+    command += [f"--junitxml={report}", *selection]
     with log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        code = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    outcome = _counts(report)
-    return Outcome(
-        cell,
-        ok=code == 0,
-        passed=outcome[0],
-        failed=outcome[1],
-        skipped=outcome[2],
-        seconds=time.monotonic() - started,
-        airflow=_installed(venv, "apache-airflow"),
-        note="" if code == 0 else f"pytest exit {code}; see {log}",
-    )
+        return subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def _failed_ids(report: Path) -> list[str]:
+    """pytest node ids of the tests that failed or errored, from a JUnit XML report."""
+    if not report.exists():
+        return []
+    ids = []
+    for case in ET.parse(report).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            ids.append(_node_id(case.get("classname", ""), case.get("name", "")))
+    return sorted(set(ids))
+
+
+def _node_id(classname: str, name: str) -> str:
+    """``tests.unit.test_x.TestY`` + ``test_z`` → ``tests/unit/test_x.py::TestY::test_z``."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = Path(*parts[:cut]).with_suffix(".py")
+        if (ROOT / module).exists():
+            return "::".join([str(module), *parts[cut:], name])
+    return f"{classname}::{name}"
 
 
 def _counts(report: Path) -> tuple[int, int, int]:
