@@ -6,6 +6,7 @@ SQLite is set here, before any test module imports Airflow.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ _PROCESS_TAG = tag_this_session()
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any process a test started (Ray, the harness, its pods) outlived the session."""
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
     leftovers = leftover_processes(_PROCESS_TAG)
     if leftovers:
         listing = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in sorted(leftovers.items()))

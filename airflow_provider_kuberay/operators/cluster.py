@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
 from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
-from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         context["ti"].xcom_push(key="namespace", value=namespace)
         if not self.wait_until_ready:
             return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
-        trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
+        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date))
         self._waiting = (identity, name, namespace)
         # Kept when the wait raises: Airflow calls on_kill after execution_timeout's exception left execute.
         result = self._finish(context, wait_with(self, trigger))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
-from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
@@ -318,7 +318,7 @@ class KubeRayRunJobOperator(BaseOperator):
         self._link_running_job(context, hook, name, namespace)
         if not self.wait_for_completion:
             return name
-        trigger = self._trigger(name, namespace, deadline_from(context["ti"].start_date, self.execution_timeout))
+        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date))
         return self._finish(context, wait_with(self, trigger))
 
     def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:

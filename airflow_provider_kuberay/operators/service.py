@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import RayServeDashboardLink, publish_links
-from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
         trigger = self._trigger(
             name,
             namespace,
-            deadline=deadline_from(context["ti"].start_date, self.execution_timeout),
+            deadline=wait_deadline(self, context["ti"].start_date),
             generation=generation,
             applications=change_of.serve_application_names(spec),
             replaced_cluster=replaced_cluster,

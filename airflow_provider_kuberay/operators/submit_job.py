@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
-from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
+from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
 if TYPE_CHECKING:
@@ -157,9 +157,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         publish_links(self, context["ti"], hook.endpoint.url, submission.submission_id)
         if not self.wait_for_completion:
             return submission.submission_id
-        trigger = self._trigger(
-            submission.submission_id, deadline_from(context["ti"].start_date, self.execution_timeout)
-        )
+        trigger = self._trigger(submission.submission_id, wait_deadline(self, context["ti"].start_date))
         return self._finish(context, wait_with(self, trigger))
 
     def _trigger(self, submission_id: str, deadline: float | None) -> RayDashboardJobTrigger:

@@ -17,6 +17,8 @@ DEFER_GRACE = timedelta(minutes=5)
 # TriggerFailureReason.TRIGGER_TIMEOUT, spelled out so the worker needs no core import).
 TRIGGER_FAIL_METHOD = "__fail__"
 TRIGGER_TIMEOUT_ERROR = "Trigger timeout"
+# How much earlier than ``execution_timeout`` a wait in the worker gives up (at most a quarter of it).
+IN_WORKER_MARGIN = timedelta(seconds=5)
 
 
 class DeferringTask(Protocol):
@@ -44,14 +46,22 @@ def default_deferrable(value: bool | None) -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-def deadline_from(start: datetime | None, timeout: timedelta | None) -> float | None:
+def wait_deadline(operator: DeferringTask, start: datetime | None) -> float | None:
     """
-    The Unix time at which a deferred wait must give up, from the task's start and timeout.
+    The Unix time at which the operator's wait for its trigger must give up, from the task's start
+    and ``execution_timeout``.
 
-    Airflow does not apply ``execution_timeout`` to the time spent deferred, so the trigger does.
+    Airflow does not apply ``execution_timeout`` to the time spent deferred, so the trigger does. In
+    the worker, Airflow's alarm (SIGALRM) would end the wait at the same instant: its handler logs,
+    and should it land while a log line is being written, the worker deadlocks on the log's lock.
+    So the wait in the worker gives up ``IN_WORKER_MARGIN`` earlier, and the task ends with its own
+    message and clean-up before the alarm.
     """
+    timeout = operator.execution_timeout
     if timeout is None:
         return None
+    if not operator.deferrable:
+        timeout -= min(IN_WORKER_MARGIN, timeout / 4)
     begin = start.timestamp() if start is not None else datetime.now().timestamp()
     return begin + timeout.total_seconds()
 

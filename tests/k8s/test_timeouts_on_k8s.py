@@ -23,7 +23,7 @@ from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
 from airflow_provider_kuberay.tasks.deferral import DEFER_GRACE
 from airflow_provider_kuberay.tasks.identity import TASK_LABEL
-from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_context import UNDER_AIRFLOWS_ALARM, FakeTaskInstance, context_for
 
 pytestmark = pytest.mark.k8s
 
@@ -94,6 +94,7 @@ def _job_name(ti: FakeTaskInstance) -> str:
     return resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayJob")
 
 
+@UNDER_AIRFLOWS_ALARM
 def test_execution_timeout_in_the_worker_deletes_only_the_tasks_rayjob(
     kuberay_conn: str, shared_cluster: str, bystander: str
 ) -> None:
@@ -103,8 +104,8 @@ def test_execution_timeout_in_the_worker_deletes_only_the_tasks_rayjob(
     marker = f"exec-timeout-{uuid.uuid4().hex[:6]}"
     ti = task_instance("exec_timeout")
     op = _job(ti.task_id, marker, deferrable=False, execution_timeout=JOB_DEADLINE)
-    # Whichever comes first ends it: the in-worker trigger's deadline (the same instant, with the
-    # RayJob's state in the message) or Airflow's alarm (then on_kill deletes the RayJob).
+    # The in-worker wait gives up a few seconds before Airflow's alarm, with the RayJob's state in the
+    # message; should the alarm still come first (a slow clean-up), on_kill deletes the RayJob.
     with pytest.raises((RayJobFailedError, AirflowTaskTimeout)) as info:
         _run_execute_callable(context_for(ti), op.execute, op)
     assert "timed out" in str(info.value) or "Timeout" in str(info.value), info.value
@@ -193,6 +194,7 @@ def test_airflow_deferral_timeout_deletes_only_the_tasks_cluster(
     _others_untouched(kuberay_conn, shared_cluster, bystander)
 
 
+@UNDER_AIRFLOWS_ALARM
 def test_execution_timeout_in_the_worker_deletes_only_the_tasks_cluster(
     kuberay_conn: str, shared_cluster: str, bystander: str
 ) -> None:

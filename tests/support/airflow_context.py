@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
+import pytest
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -27,3 +29,9 @@ class FakeTaskInstance:
 def context_for(ti: FakeTaskInstance | None = None) -> Context:
     """An execution context holding only ``ti``: the fake stands in for Airflow's task instance."""
     return cast("Context", {"ti": ti or FakeTaskInstance()})
+
+
+# For a test that runs Airflow's execution_timeout: its alarm takes SIGALRM over from pytest-timeout's
+# signal method for the rest of the test, so a hang there would go unbounded. A watchdog thread
+# bounds it instead (it ends the run with every thread's stack).
+UNDER_AIRFLOWS_ALARM = pytest.mark.timeout(300, method="thread")

@@ -15,9 +15,9 @@ from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
 from airflow_provider_kuberay.operators.run_job import ended_by_deadline
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
-from airflow_provider_kuberay.tasks.deferral import deferral_timed_out
+from airflow_provider_kuberay.tasks.deferral import IN_WORKER_MARGIN, deferral_timed_out, wait_deadline
 from airflow_provider_kuberay.triggers.events import RayJobEvent
-from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_context import UNDER_AIRFLOWS_ALARM, FakeTaskInstance, context_for
 from tests.support.fake_kube_api import FakeKubeApi
 
 NS = "ml"  # the namespace of the `kube` fixture's connection (conftest.py)
@@ -53,6 +53,31 @@ def test_deferral_timed_out_reads_airflows_signal() -> None:
     assert not deferral_timed_out(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_FAILURE})
     assert not deferral_timed_out(TRIGGER_FAIL_REPR, None)
     assert not deferral_timed_out("execute_complete", {"event": {}})
+
+
+def test_a_wait_in_the_worker_gives_up_before_airflows_alarm() -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    hour = timedelta(hours=1)
+    assert wait_deadline(_job(execution_timeout=hour, deferrable=True), start) == (start + hour).timestamp()
+    in_worker = _job(execution_timeout=hour, deferrable=False)
+    assert wait_deadline(in_worker, start) == (start + hour - IN_WORKER_MARGIN).timestamp()
+    # A short timeout keeps most of itself.
+    short = _job(execution_timeout=timedelta(seconds=8), deferrable=False)
+    assert wait_deadline(short, start) == (start + timedelta(seconds=6)).timestamp()
+    assert wait_deadline(_job(deferrable=False), start) is None
+
+
+@UNDER_AIRFLOWS_ALARM
+def test_execution_timeout_in_the_worker_ends_with_the_tasks_own_message_before_the_alarm(kube: FakeKubeApi) -> None:
+    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+
+    ti = FakeTaskInstance(start_date=datetime.now(timezone.utc))
+    op = _job(deferrable=False, execution_timeout=timedelta(seconds=8))
+    # Airflow's alarm never fires: the task's own deadline ends the wait, deletes its RayJob, and says why.
+    with pytest.raises(RayJobFailedError) as info:
+        _run_execute_callable(context_for(ti), op.execute, op)
+    assert "timed out" in str(info.value)
+    assert kube.get("RayJob", NS, resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayJob")) is None
 
 
 def test_ended_by_deadline_only_for_kuberays_deadlines() -> None:
@@ -110,6 +135,7 @@ def test_deferral_timeout_deletes_the_tasks_unready_cluster(kube: FakeKubeApi) -
     assert kube.get("RayCluster", NS, "shared") is not None
 
 
+@UNDER_AIRFLOWS_ALARM
 def test_execution_timeout_in_the_worker_deletes_the_unready_cluster_via_on_kill(kube: FakeKubeApi) -> None:
     from airflow.sdk.execution_time.task_runner import _run_execute_callable
 
