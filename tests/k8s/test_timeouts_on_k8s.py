@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
 from k8s_support import GROUP, VERSION, provider_cluster, rayjob, task_instance, wait_for
 from restart_support import first_event, rebuilt
 
@@ -24,6 +23,7 @@ from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, Kub
 from airflow_provider_kuberay.tasks.deferral import DEFER_GRACE
 from airflow_provider_kuberay.tasks.identity import TASK_LABEL
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
 
 pytestmark = pytest.mark.k8s
 

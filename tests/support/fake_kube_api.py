@@ -63,9 +63,12 @@ def _tls_material(directory: str) -> _TlsMaterial:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
+            # Key identifiers: Python 3.13's default TLS context (VERIFY_X509_STRICT) requires them.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
         )
-        for extension in extensions:
-            builder = builder.add_extension(extension, critical=False)
+        for extension in extensions:  # a CA's basic constraints are critical (RFC 5280; Python 3.13 checks)
+            builder = builder.add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
         return builder.sign(signer, hashes.SHA256())
 
     def key_pem(key: Any) -> bytes:
@@ -78,7 +81,8 @@ def _tls_material(directory: str) -> _TlsMaterial:
     pem = serialization.Encoding.PEM
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-ca")])
-    ca = issue("fake-kube-ca", ca_key, ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None))
+    ca_usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)  # signs certs and CRLs
+    ca = issue("fake-kube-ca", ca_key, ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None), ca_usage)
     server = issue(
         "127.0.0.1",
         server_key,
