@@ -9,6 +9,11 @@ from types import MappingProxyType
 # The Ray head every cell that needs one runs, unless it is a cell of the Ray axis.
 NEWEST_RAY = "2.60.0"
 UNIT_TIERS = ("tests/unit", "tests/airflow")
+# The k8s tier of an older-operator cell: the field check on its CRDs, and a RayJob run end to end.
+KUBERAY_TESTS = (
+    "tests/k8s/test_crd_fields_on_k8s.py",
+    "tests/k8s/test_provider_on_k8s.py::test_rayjob_on_its_own_cluster_succeeds_with_output_in_the_task_log",
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,9 @@ class Cell:
     :param exclude_newer: resolve the test venv as PyPI was on this day (that release's ecosystem).
     :param floors: pin every runtime dependency at the floor ``pyproject.toml`` declares.
     :param ray: the Ray head for the real-Ray and real-Airflow tiers; ``None`` where no test starts one.
-    :param env: extra environment of the pytest run (a cell of another axis, such as a KubeRay
-        operator version, is this plus its ``tests`` selection).
+    :param kuberay: the KubeRay release whose operator (built from its Go module) and own CRDs the
+        Kubernetes harness runs; ``None``: the harness's defaults.
+    :param env: extra environment of the pytest run.
     """
 
     name: str
@@ -55,6 +61,7 @@ class Cell:
     exclude_newer: str | None = None
     floors: bool = False
     ray: RayHead | None = None
+    kuberay: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -87,6 +94,10 @@ CELLS: tuple[Cell, ...] = (
     Cell(f"ray-{RAY_OLDEST.version}", "ray", "3.11", ("tests/ray",), ray=RAY_OLDEST),
     Cell(f"ray-{RAY_MIDDLE.version}", "ray", "3.11", ("tests/ray",), ray=RAY_MIDDLE),
     Cell(f"ray-{RAY_NEWEST.version}", "ray", "3.11", ("tests/ray",), ray=RAY_NEWEST),
+    # KubeRay axis: older operators, each with its release's own CRDs (v1.6.2 with v1.7.0's CRDs is `make test`).
+    Cell("kuberay-v1.4.2", "kuberay", "3.11", KUBERAY_TESTS, ray=RAY_NEWEST, kuberay="v1.4.2"),
+    Cell("kuberay-v1.5.1", "kuberay", "3.11", KUBERAY_TESTS, ray=RAY_NEWEST, kuberay="v1.5.1"),
+    Cell("kuberay-v1.6.2", "kuberay", "3.11", KUBERAY_TESTS, ray=RAY_NEWEST, kuberay="v1.6.2"),
 )
 
 

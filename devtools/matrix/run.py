@@ -46,6 +46,8 @@ def run_cell(cell: Cell) -> Outcome:
             head = ray_venv(cell.ray, log)
             env["PATH"] = f"{head / 'bin'}{os.pathsep}{env.get('PATH', '')}"
             env[RAY_VERSION_ENV] = cell.ray.version
+        if cell.kuberay is not None:
+            env.update(_kuberay_harness(venv, cell.kuberay, env, log))
     except (RuntimeError, subprocess.CalledProcessError) as err:
         return Outcome(cell, ok=False, seconds=time.monotonic() - started, note=f"environment: {err}")
     first = _pytest(venv, [*cell.tests], logs / f"{cell.name}.xml", env, log)
@@ -70,6 +72,24 @@ def run_cell(cell: Cell) -> Outcome:
         note=note if final == 0 else f"pytest exit {final}; see {log}",
         reruns=len(retried) if first != 0 else 0,
     )
+
+
+def _kuberay_harness(venv: Path, version: str, env: dict[str, str], log: Path) -> dict[str, str]:
+    """Build (or reuse) the release's operator; the harness then runs it with the release's own CRDs."""
+    from harness.build import release_crd_dir
+
+    crds = release_crd_dir(version)
+    if crds is None:
+        raise RuntimeError(f"KubeRay {version}'s CRDs: no Go toolchain, or the Go module proxy does not serve it")
+    harness_env = {"KUBERAY_OPERATOR_VERSION": version, "KUBERAY_CRD_DIR": str(crds)}
+    build = [str(venv / "bin" / "python"), "-m", "harness.build", "--only", "operator"]
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(build)}  ({harness_env})\n")
+        out.flush()
+        done = subprocess.run(build, cwd=ROOT, env={**env, **harness_env}, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the KubeRay {version} operator failed; see {log}")
+    return harness_env
 
 
 def _pytest(venv: Path, selection: list[str], report: Path, env: dict[str, str], log: Path) -> int:
