@@ -46,6 +46,7 @@ def run_cell(cell: Cell) -> Outcome:
             head = ray_venv(cell.ray, log)
             env["PATH"] = f"{head / 'bin'}{os.pathsep}{env.get('PATH', '')}"
             env[RAY_VERSION_ENV] = cell.ray.version
+            env["KUBERAY_HARNESS_RAY"] = str(head / "bin" / "ray")  # the k8s harness's Ray "pods"
         if cell.kuberay is not None:
             env.update(_kuberay_harness(venv, cell.kuberay, env, log))
     except (RuntimeError, subprocess.CalledProcessError) as err:
