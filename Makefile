@@ -41,3 +41,4 @@ clean:
 
 -include harness/harness.mk
 -include benchmarks/bench.mk
+-include devtools/matrix/matrix.mk

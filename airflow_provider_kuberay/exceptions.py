@@ -89,3 +89,11 @@ class KubeRayConnectionError(AirflowException, ValueError):
     unknown context, a field of the wrong type...), found before any request. The message names
     the connection and the field, and never echoes a credential.
     """
+
+
+class KubeRayUnsupportedFieldError(AirflowException, ValueError):
+    """
+    An object to create holds fields that the KubeRay CRDs installed on the cluster do not have (the
+    API server would prune them silently). Found before anything is created; the message names each
+    field and the KubeRay release that added it.
+    """

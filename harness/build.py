@@ -283,6 +283,26 @@ def save_operator_role() -> Path:
     return dest
 
 
+def release_crd_dir(version: str = KUBERAY_VERSION, timeout: float = 300.0) -> Path | None:
+    """
+    A KubeRay release's own CRDs (``config/crd/bases`` of its ray-operator module, fetched through
+    the Go module proxy; a cached module costs nothing); ``None`` without Go or when it cannot be fetched.
+    """
+    if shutil.which(GO) is None and not Path(GO).is_file():
+        return None
+    env = {**_go_env(), "GOFLAGS": "-mod=mod"}
+    module = f"github.com/ray-project/kuberay/ray-operator@{version}"
+    try:
+        done = subprocess.run(
+            [GO, "mod", "download", "-json", module],
+            capture_output=True, text=True, timeout=timeout, env=env, cwd="/", check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    folder = Path(json.loads(done.stdout or "{}").get("Dir") or "/nonexistent") / "config" / "crd" / "bases"
+    return folder if folder.is_dir() else None
+
+
 def etcd_binary() -> Path | None:
     """The cached etcd binary for the configured Kubernetes release, without any network."""
     link = CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "etcd-version"

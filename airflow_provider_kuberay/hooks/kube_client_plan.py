@@ -161,6 +161,8 @@ class KubeRayConnectionMixin:
         super().__init__(conn_id=kuberay_conn_id, **kwargs)  # type: ignore[call-arg]  # the Kubernetes hook
         self.kuberay_conn_id = kuberay_conn_id
         self.retry_policy = retry_policy or self._default_retry_policy()
+        # The installed CRDs' schemas by kind, read at the first create (None: could not be read).
+        self.crd_schemas: dict[str, Any] = {}
 
     def _default_retry_policy(self) -> RetryPolicy:
         return RetryPolicy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from airflow_provider_kuberay.exceptions import (
     KubeRayTimeoutError,
     KubeRayUnavailableError,
 )
+from airflow_provider_kuberay.hooks import crd_fields
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_resources as kr
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
@@ -32,6 +34,8 @@ from airflow_provider_kuberay.hooks.retry import (
     retry_after_seconds,
 )
 from airflow_provider_kuberay.hooks.steps import Step, Steps, pause, send
+
+log = logging.getLogger(__name__)
 
 # How long a request may take: a plain request, a followed log (silent for hours), a watch.
 REQUEST, STREAM, WATCH = "request", "stream", "watch"
@@ -165,11 +169,30 @@ def _items(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list(answer.get("items") or [])
 
 
+def crd_schema(policy: RetryPolicy, kind: str, schemas: dict[str, Any]) -> Steps[dict[str, Any] | None]:
+    """
+    The installed CRD's schema of ``kind``, read once per hook (``schemas`` is its cache); ``None``
+    when it cannot be read (no permission to read CRDs, or no CRD): then nothing is checked.
+    """
+    if kind not in schemas:
+        what = f"get CustomResourceDefinition {crd_fields.crd_name(kind)}"
+        request = KubeRequest("GET", crd_fields.crd_path(kind), what)
+        try:
+            schemas[kind] = crd_fields.object_schema(kind, (yield from call_json(policy, request)))
+        except KubeRayApiError as err:
+            if err.http_status not in (403, 404):
+                raise
+            log.warning("Not checking %s fields against the installed CRD: %s", kind, err)
+            schemas[kind] = None
+    return schemas[kind]
+
+
 def create_object(
-    policy: RetryPolicy, kind: str, body: dict[str, Any], namespace: str | None, dry_run: bool
+    policy: RetryPolicy, kind: str, body: dict[str, Any], namespace: str | None, dry_run: bool, schemas: dict[str, Any]
 ) -> Steps[dict[str, Any]]:
-    """See :meth:`KubeRayHook.create_object`."""
+    """See :meth:`KubeRayHook.create_object`; ``schemas`` caches the installed CRDs' schemas."""
     resource, ns = kr.resource_for(kind), (yield namespace_of(namespace))
+    crd_fields.check_fields(kind, body, (yield from crd_schema(policy, kind, schemas)))
     what = f"create {kind} {ns}/{kr.object_name(body)}" + (" (dry run)" if dry_run else "")
     query = {"dryRun": "All"} if dry_run else None
     request = KubeRequest("POST", resource.collection_path(ns), what, query, kr.with_kind(kind, body))

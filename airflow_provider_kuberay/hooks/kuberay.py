@@ -176,8 +176,10 @@ class KubeRayHook(KubeRayConnectionMixin, KubernetesHook):
         :param dry_run: let the API server validate it without storing it (``dryRun=All``).
         :raises KubeRayConflictError: the object exists already (also when a retried create had in fact
             succeeded: adopt the object by name).
+        :raises KubeRayUnsupportedFieldError: the object has fields the installed CRD lacks (the API
+            server would drop them): checked against the CRD's schema, read once per hook, before any create.
         """
-        return self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run))
+        return self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run, self.crd_schemas))
 
     def get_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         """

@@ -233,7 +233,7 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         self, kind: str, body: dict[str, Any], namespace: str | None = None, *, dry_run: bool = False
     ) -> dict[str, Any]:
         """Create a RayCluster, RayJob or RayService (:meth:`KubeRayHook.create_object`)."""
-        return await self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run))
+        return await self._run(ops.create_object(self.retry_policy, kind, body, namespace, dry_run, self.crd_schemas))
 
     async def get_object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         """Return an object; :class:`KubeRayNotFoundError` when it does not exist."""

@@ -144,19 +144,23 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         Ray's log streaming endpoint delivers a line about 0.1 s after the job prints it and keeps
         the stream open after the job ends: the caller stops reading when the job is terminal.
         Before the job's driver starts there is nothing to follow yet: this waits for it, and
-        returns at once if the job ends first. A Ray without that endpoint is followed through the
-        Jobs API's log tail instead (up to a second behind; it ends with the job).
+        returns at once if the job ends first. A Ray without that endpoint, or before 2.40 (its stream
+        mixes status bytes into the log), is followed through the Jobs API's log tail instead (up to a
+        second behind; it ends with the job).
 
         :param submission_id: the job's submission id.
         :param skip: characters of the log already read (before a connection broke): not yielded again.
         """
         driver_node_id = await self._driver_node_id(submission_id)
-        if driver_node_id is None:
+        if driver_node_id is None or not await self._serves_plain_log_stream():
             chunks = self.tail_job_logs(submission_id)
         else:
             chunks = self._stream_driver_log(submission_id, driver_node_id)
         async for chunk in _without_prefix(chunks, skip):
             yield chunk
+
+    async def _serves_plain_log_stream(self) -> bool:
+        return api.serves_plain_log_stream(str((await self._call(api.version())).get("ray_version", "")))
 
     async def _driver_node_id(self, submission_id: str) -> str | None:
         """The node of the job's driver; ``None`` when Ray does not say (older Ray, or a job that ended unstarted)."""

@@ -7,6 +7,7 @@ and which exception each error answer raises. The sync and async hooks only move
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,8 +101,22 @@ def job_log_stream_path(submission_id: str, driver_node_id: str, interval: float
     :param driver_node_id: the node its driver runs on (``driver_node_id`` in the job's details).
     :param interval: seconds between the agent's reads at the end of the log.
     """
-    query = urlencode({"node_id": driver_node_id, "submission_id": submission_id, "lines": -1, "interval": interval})
+    # format=text: Rays of the 2.40 era otherwise prefix every chunk with a status byte; newer Rays ignore it.
+    query = urlencode(
+        {"node_id": driver_node_id, "submission_id": submission_id, "lines": -1, "interval": interval, "format": "text"}
+    )
     return f"/api/v0/logs/stream?{query}"
+
+
+# Before Ray 2.40 the log stream prefixes every chunk it writes with a status byte (b"1") and cannot be
+# asked not to, so the job log of an older Ray is followed through the Jobs API's log tail instead.
+PLAIN_LOG_STREAM_SINCE = (2, 40)
+
+
+def serves_plain_log_stream(ray_version: str) -> bool:
+    """Whether a dashboard reporting ``ray_version`` (``/api/version``) streams job logs as plain text."""
+    numbers = re.findall(r"\d+", ray_version)[:2]
+    return len(numbers) == 2 and (int(numbers[0]), int(numbers[1])) >= PLAIN_LOG_STREAM_SINCE
 
 
 def stop_job(submission_id: str) -> ApiRequest:

@@ -78,7 +78,8 @@ def failure_error(event: TriggerEvent, more: str = "") -> AirflowException:
 def fail(error: AirflowException, *, soft_fail: bool = False) -> NoReturn:
     """Fail the task with ``error``; with ``soft_fail`` (sensors), skip it with the same message."""
     if soft_fail:
-        from airflow.sdk.exceptions import AirflowSkipException
+        # airflow.sdk.exceptions has no AirflowSkipException before Airflow 3.2; common.compat maps it.
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         raise AirflowSkipException(str(error))
     raise error

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavailableError, RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
@@ -35,6 +34,7 @@ from airflow_provider_kuberay.status import job_verdict
 from airflow_provider_kuberay.triggers import watch_hub
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.k8s

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
 from k8s_support import GROUP, VERSION, provider_cluster, rayjob, task_instance, wait_for
 from restart_support import first_event, rebuilt
 
@@ -24,6 +23,8 @@ from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, Kub
 from airflow_provider_kuberay.tasks.deferral import DEFER_GRACE
 from airflow_provider_kuberay.tasks.identity import TASK_LABEL
 from tests.support.airflow_context import UNDER_AIRFLOWS_ALARM, FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
+from tests.support.airflow_timeout import run_execute_with_timeout
 
 pytestmark = pytest.mark.k8s
 
@@ -99,15 +100,13 @@ def test_execution_timeout_in_the_worker_deletes_only_the_tasks_rayjob(
     kuberay_conn: str, shared_cluster: str, bystander: str
 ) -> None:
     # Airflow's own enforcement: SIGALRM around execute, then on_kill (the task runner's function).
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
-
     marker = f"exec-timeout-{uuid.uuid4().hex[:6]}"
     ti = task_instance("exec_timeout")
     op = _job(ti.task_id, marker, deferrable=False, execution_timeout=JOB_DEADLINE)
     # The in-worker wait gives up a few seconds before Airflow's alarm, with the RayJob's state in the
     # message; should the alarm still come first (a slow clean-up), on_kill deletes the RayJob.
     with pytest.raises((RayJobFailedError, AirflowTaskTimeout)) as info:
-        _run_execute_callable(context_for(ti), op.execute, op)
+        run_execute_with_timeout(context_for(ti), op)
     assert "timed out" in str(info.value) or "Timeout" in str(info.value), info.value
     _gone("RayJob", _job_name(ti), kuberay_conn)
     _ray_job_stopped(kuberay_conn, shared_cluster, marker)
@@ -198,12 +197,10 @@ def test_airflow_deferral_timeout_deletes_only_the_tasks_cluster(
 def test_execution_timeout_in_the_worker_deletes_only_the_tasks_cluster(
     kuberay_conn: str, shared_cluster: str, bystander: str
 ) -> None:
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
-
     ti = task_instance("cluster_exec_timeout")
     op = _never_ready_cluster(ti.task_id, deferrable=False, execution_timeout=timedelta(seconds=6))
     with pytest.raises((KubeRayTimeoutError, AirflowTaskTimeout)) as info:
-        _run_execute_callable(context_for(ti), op.execute, op)
+        run_execute_with_timeout(context_for(ti), op)
     assert "timed out" in str(info.value) or "Timeout" in str(info.value), info.value
     _gone("RayCluster", str(ti.xcoms["cluster_name"]), kuberay_conn)
     _others_untouched(kuberay_conn, shared_cluster, bystander)

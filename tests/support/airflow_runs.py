@@ -8,7 +8,10 @@ from typing import Any
 
 def load_dag(path: Path, dag_id: str) -> Any:
     """Parse the file like the DAG processor does (a fresh parse, so operators read today's config)."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     bag = DagBag(dag_folder=str(path))
     assert not bag.import_errors, bag.import_errors

@@ -54,6 +54,7 @@ class FakeDashboard:
         self.packages: dict[str, bytes] = {}
         self.serve_config: dict[str, Any] = {"applications": {}}
         self.duplicate_status = 500
+        self.ray_version = "2.60.0-fake"  # what /api/version reports
         self.log_chunks: dict[str, list[str]] = {}
         # submission id -> number of chunks after which the next log stream connection is cut (once).
         self.cut_stream_after: dict[str, int] = {}
@@ -158,7 +159,7 @@ class FakeDashboard:
         return job
 
     async def _version(self, request: web.Request) -> web.Response:
-        return web.json_response({"version": "4", "ray_version": "2.60.0-fake"})
+        return web.json_response({"version": "4", "ray_version": self.ray_version})
 
     async def _submit(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -63,9 +63,12 @@ def _tls_material(directory: str) -> _TlsMaterial:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
+            # Key identifiers: Python 3.13's default TLS context (VERIFY_X509_STRICT) requires them.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
         )
-        for extension in extensions:
-            builder = builder.add_extension(extension, critical=False)
+        for extension in extensions:  # a CA's basic constraints are critical (RFC 5280; Python 3.13 checks)
+            builder = builder.add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
         return builder.sign(signer, hashes.SHA256())
 
     def key_pem(key: Any) -> bytes:
@@ -78,7 +81,8 @@ def _tls_material(directory: str) -> _TlsMaterial:
     pem = serialization.Encoding.PEM
     ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-ca")])
-    ca = issue("fake-kube-ca", ca_key, ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None))
+    ca_usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)  # signs certs and CRLs
+    ca = issue("fake-kube-ca", ca_key, ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None), ca_usage)
     server = issue(
         "127.0.0.1",
         server_key,
@@ -198,7 +202,8 @@ class FakeKubeApi:
     :meth:`expire_watch_history` (watches from an older resourceVersion get ``410 Gone``),
     :meth:`end_watches` (open watch streams end, as the API server's timeout does),
     :meth:`hold_deletion` (an object stays with a deletionTimestamp for a few reads),
-    :meth:`add_service_proxy` (a service's proxy path forwards to a URL, websockets included).
+    :meth:`add_service_proxy` (a service's proxy path forwards to a URL, websockets included),
+    :attr:`crds` (CustomResourceDefinitions by name, read by the hooks' field check; none by default).
     Inspection: :attr:`objects` keyed by ``(kind, namespace, name)``, :attr:`requests` as
     ``(method, path, query)``, :meth:`calls`.
     """
@@ -213,6 +218,8 @@ class FakeKubeApi:
         self.pod_logs: dict[tuple[str, str], FakePodLog] = {}
         self.history: list[WatchEvent] = []
         self.proxies: dict[tuple[str, str], str] = {}
+        # CustomResourceDefinitions by name (e.g. rayjobs.ray.io) the API serves; none by default.
+        self.crds: dict[str, dict[str, Any]] = {}
         self.require_auth = True
         self._faults: list[_Fault] = []
         self._held: dict[tuple[str, str, str], int] = {}
@@ -485,6 +492,7 @@ class FakeKubeApi:
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._record_fault_auth])
         app.router.add_get("/version", self._version)
+        app.router.add_get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", self._crd_get)
         crd = "/apis/ray.io/v1/namespaces/{ns}/{plural}"
         app.router.add_get(crd, self._cr_list)
         app.router.add_post(crd, self._cr_create)
@@ -539,6 +547,13 @@ class FakeKubeApi:
 
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
+
+    async def _crd_get(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self.crds:
+            message = f'customresourcedefinitions.apiextensions.k8s.io "{name}" not found'
+            return _status_response(404, "NotFound", message)
+        return web.json_response(self.crds[name])
 
     def _kind(self, request: web.Request) -> str:
         plural = request.match_info["plural"]

@@ -186,6 +186,9 @@ def _proxy_certificate(work: Path) -> tuple[bytes, Path, Path]:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
+            # Key identifiers: Python 3.13's default TLS context (VERIFY_X509_STRICT) requires them.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
 
     ca = (

@@ -22,7 +22,10 @@ def head() -> Iterator[LocalRayHead]:
 def test_the_launching_pythons_bin_comes_first_on_path(head: LocalRayHead, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     path = head.environment()["PATH"].split(os.pathsep)
-    assert path == [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+    assert path == [str(head.ray_bin.parent), "/usr/bin", "/bin"]
+    assert head.ray_bin.with_name("python").exists()  # the Python that has Ray, for `python ...` entrypoints
+    if Path(sys.executable).with_name("ray").exists():  # a matrix cell's Ray lives in a venv of its own
+        assert path[0] == str(Path(sys.executable).parent)
     assert head.environment()["PYTHONPATH"].split(os.pathsep)[0] == "/opt/apps"
 
 

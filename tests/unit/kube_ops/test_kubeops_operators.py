@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.exceptions import KubeRayConflictError, KubeRayResourceFailedError, RayJobFailedError
 from airflow_provider_kuberay.operators import (
@@ -22,6 +21,7 @@ from airflow_provider_kuberay.tasks.identity import TaskIdentity
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from airflow_provider_kuberay.triggers.watch_hub import WatchHub
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.loop_watchdog import first_event, run_watched
 

@@ -141,7 +141,7 @@ def test_operators_resume_from_recorded_events(path: Path, kube: FakeKubeApi, fa
 
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: p.stem)
 def test_sensors_resume_from_recorded_events(path: Path, kube: FakeKubeApi, fake_dashboard: FakeDashboard) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
+    from tests.support.airflow_exceptions import AirflowSkipException
 
     recorded, family = _recorded(path), _family(path)
     event = recorded["event"]

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.exceptions import KubeRayResourceFailedError, KubeRayTimeoutError
 from airflow_provider_kuberay.operators import KubeRayDeleteServiceOperator, KubeRayDeployServiceOperator
@@ -22,6 +21,7 @@ from airflow_provider_kuberay.sensors import KubeRayServiceSensor
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, ServiceSpec, resource_name
 from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger, check_serving, describe_progress
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_kube_api import FakeKubeApi, running_fake_kube_api
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "status" / "rayservice.yaml"

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
@@ -18,6 +17,8 @@ from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
 from airflow_provider_kuberay.tasks.deferral import IN_WORKER_MARGIN, deferral_timed_out, wait_deadline
 from airflow_provider_kuberay.triggers.events import RayJobEvent
 from tests.support.airflow_context import UNDER_AIRFLOWS_ALARM, FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import AirflowTaskTimeout, TaskDeferralTimeout, TaskDeferred
+from tests.support.airflow_timeout import run_execute_with_timeout
 from tests.support.fake_kube_api import FakeKubeApi
 
 NS = "ml"  # the namespace of the `kube` fixture's connection (conftest.py)
@@ -69,13 +70,11 @@ def test_a_wait_in_the_worker_gives_up_before_airflows_alarm() -> None:
 
 @UNDER_AIRFLOWS_ALARM
 def test_execution_timeout_in_the_worker_ends_with_the_tasks_own_message_before_the_alarm(kube: FakeKubeApi) -> None:
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
-
     ti = FakeTaskInstance(start_date=datetime.now(timezone.utc))
     op = _job(deferrable=False, execution_timeout=timedelta(seconds=8))
     # Airflow's alarm never fires: the task's own deadline ends the wait, deletes its RayJob, and says why.
     with pytest.raises(RayJobFailedError) as info:
-        _run_execute_callable(context_for(ti), op.execute, op)
+        run_execute_with_timeout(context_for(ti), op)
     assert "timed out" in str(info.value)
     assert kube.get("RayJob", NS, resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayJob")) is None
 
@@ -137,8 +136,6 @@ def test_deferral_timeout_deletes_the_tasks_unready_cluster(kube: FakeKubeApi) -
 
 @UNDER_AIRFLOWS_ALARM
 def test_execution_timeout_in_the_worker_deletes_the_unready_cluster_via_on_kill(kube: FakeKubeApi) -> None:
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
-
     # The trigger's own deadline is far away: Airflow's alarm ends the wait, then calls on_kill.
     ti = FakeTaskInstance(start_date=datetime.now(timezone.utc) + timedelta(minutes=5))
     op = KubeRayCreateClusterOperator(
@@ -150,7 +147,7 @@ def test_execution_timeout_in_the_worker_deletes_the_unready_cluster_via_on_kill
         execution_timeout=timedelta(seconds=1),
     )
     with pytest.raises(AirflowTaskTimeout):
-        _run_execute_callable(context_for(ti), op.execute, op)
+        run_execute_with_timeout(context_for(ti), op)
     assert kube.get("RayCluster", NS, "mine") is None
 
 

@@ -167,6 +167,29 @@ def test_follow_falls_back_to_the_jobs_api_tail(fake_dashboard: FakeDashboard, w
     assert "/api/jobs/s1/logs/tail" in fake_dashboard.calls("GET")
 
 
+@pytest.mark.parametrize(("ray_version", "streamed"), [("2.9.3", False), ("2.39.0", False), ("2.40.0", True)])
+def test_a_ray_whose_stream_mixes_status_bytes_into_the_log_is_followed_through_the_tail(
+    fake_dashboard: FakeDashboard, ray_version: str, streamed: bool
+) -> None:
+    """Before Ray 2.40 the state API's log stream prefixes each chunk with b"1": such a Ray gets the tail."""
+    fake_dashboard.ray_version = ray_version
+    fake_dashboard.add_job("s1", status="SUCCEEDED", driver_node_id="node-1")
+    fake_dashboard.log_chunks["s1"] = ["one\n", "two\n"]
+
+    async def collect() -> str:
+        async with _async(fake_dashboard) as hook:
+            got = ""
+            async for chunk in hook.follow_job_log("s1"):
+                got += chunk
+                if got.endswith("two\n"):
+                    return got  # Ray's stream stays open: the reader decides when to stop
+            return got
+
+    assert asyncio.run(collect()) == "one\ntwo\n"
+    assert ("/api/v0/logs/stream" in fake_dashboard.calls("GET")) is streamed
+    assert ("/api/jobs/s1/logs/tail" in fake_dashboard.calls("GET")) is not streamed
+
+
 def test_tail_of_unknown_job_says_so(fake_dashboard: FakeDashboard) -> None:
     with pytest.raises(RayJobNotFoundError):
         list(_sync(fake_dashboard).tail_job_logs("ghost"))

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
@@ -17,6 +16,7 @@ from airflow_provider_kuberay.sensors import KubeRayJobSensor
 from airflow_provider_kuberay.tasks.identity import submission_id_for
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import AirflowSkipException, TaskDeferred
 from tests.support.fake_dashboard import FakeDashboard
 
 FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01)
