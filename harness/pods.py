@@ -318,7 +318,8 @@ class Runtime:
                 for pid in [*children(p.pid), p.pid]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-            p.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=10)  # SIGKILLed: bounded anyway, a stuck exit must not hang the kubelet
         for c in box.all():
             self.reap(box, c)
             if c.ended is None and c.started_at:

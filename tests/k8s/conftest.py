@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +233,11 @@ def shared_cluster(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]
     mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
     try:
         created = KubeRayCreateClusterOperator(
-            task_id="create", cluster=provider_cluster(), cluster_name="shared", deferrable=False
+            task_id="create",
+            cluster=provider_cluster(),
+            cluster_name="shared",
+            deferrable=False,
+            execution_timeout=timedelta(seconds=300),  # a bound on the wait for its real pods
         ).execute(context_for(task_instance("create")))
         assert created["cluster_name"] == "shared"
         assert "/services/shared-head-svc:dashboard/proxy" in created["dashboard_url"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from typing import Any
 
 from k8s_support import task_instance
@@ -14,6 +15,9 @@ IMAGE, RAY_VERSION = "rayproject/ray:2.52.0", "2.52.0"
 # Ray's own memory sizes come from these limits (KubeRay writes them into `ray start`): keep them
 # small, the machine is 2 cores and 24 GiB for everything.
 HEAD_MEMORY, WORKER_MEMORY = "1Gi", "768Mi"
+# Every wait in these tests has a deadline: a cluster is ready, and a job done, within these.
+CLUSTER_DEADLINE = timedelta(seconds=300)
+JOB_DEADLINE = timedelta(seconds=300)
 # A job's line naming the node it ran on: "ran-on <node ip> <node id>".
 RAN_ON = re.compile(r"ran-on (\S+) ([0-9a-f]{20,})")
 WHERE = (
@@ -34,9 +38,13 @@ def create_cluster(spec: Any, task_id: str) -> dict[str, Any]:
     from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator
 
     return dict(
-        KubeRayCreateClusterOperator(task_id=task_id, cluster=spec, deferrable=False, resync_interval=1.0).execute(
-            context_for(task_instance(task_id))
-        )
+        KubeRayCreateClusterOperator(
+            task_id=task_id,
+            cluster=spec,
+            deferrable=False,
+            resync_interval=1.0,
+            execution_timeout=CLUSTER_DEADLINE,
+        ).execute(context_for(task_instance(task_id)))
     )
 
 

@@ -25,6 +25,7 @@ from k8s_support import task_instance, wait_for
 from real_pods_support import (
     HEAD_MEMORY,
     IMAGE,
+    JOB_DEADLINE,
     RAN_ON,
     RAY_VERSION,
     WHERE,
@@ -65,7 +66,8 @@ def _in_parallel(*calls: Any) -> list[Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=JOB_DEADLINE.total_seconds() + 60)  # each call has its own deadline; this is a backstop
+    assert not any(t.is_alive() for t in threads), "a parallel call outlived its deadline"
     if errors:
         raise errors[0]
     return results
@@ -84,7 +86,12 @@ def test_two_clusters_at_once_each_job_runs_on_its_own(
         for n in names:
             ti = task_instance(f"where-{n}")
             KubeRaySubmitJobOperator(
-                task_id=ti.task_id, entrypoint=WHERE, cluster_name=n, deferrable=False, poll_interval=1
+                task_id=ti.task_id,
+                entrypoint=WHERE,
+                cluster_name=n,
+                deferrable=False,
+                poll_interval=1,
+                execution_timeout=JOB_DEADLINE,
             ).execute(context_for(ti))
             assert ti.xcoms["job_status"] == "SUCCEEDED"
             submitted[n] = ti.xcoms["submission_id"]
@@ -169,7 +176,7 @@ def test_autoscaler_scales_the_gpu_group_for_a_gpu_task_and_back_to_zero(
         assert not pods_of(core, kuberay_conn, name, "worker")  # both groups start at 0
         with DAG(dag_id="autoscaling_on_k8s") as dag:
 
-            @task.kuberay(cluster_name=name, deferrable=False, resync_interval=2)
+            @task.kuberay(cluster_name=name, deferrable=False, resync_interval=2, execution_timeout=JOB_DEADLINE)
             def on_a_gpu():  # type: ignore[no-untyped-def]  # (its source runs on Ray, without `typing`)
                 import ray
 
@@ -320,7 +327,12 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
         assert len(workers) == 2
         ti = task_instance("survives_worker_loss")
         op = KubeRayRunJobOperator(
-            task_id=ti.task_id, entrypoint=RETRIED_JOB, cluster_name=name, deferrable=False, resync_interval=2
+            task_id=ti.task_id,
+            entrypoint=RETRIED_JOB,
+            cluster_name=name,
+            deferrable=False,
+            resync_interval=2,
+            execution_timeout=JOB_DEADLINE,
         )
         runner, outcome = _in_background(op, ti)
         job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
@@ -329,7 +341,7 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
         pid = container_pid(victim)
         os.kill(pid, signal.SIGKILL)  # the pod's processes are gone at once, mid-task
         print(f"killed worker pod {victim.metadata.name} (pid {pid}) while RayJob {job} ran")
-        runner.join(timeout=400)
+        runner.join(timeout=JOB_DEADLINE.total_seconds() + 60)
         assert not runner.is_alive()
         assert outcome.get("result", {}).get("job_status") == "SUCCEEDED", outcome
         after = core.read_namespaced_pod(victim.metadata.name, kuberay_conn)
@@ -381,13 +393,14 @@ def test_the_head_pod_lost_mid_job_is_what_the_task_reports(
             cluster_name=name,
             deferrable=False,
             resync_interval=2,
+            execution_timeout=JOB_DEADLINE,
         )
         runner, outcome = _in_background(op, ti)
         job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
         pid = container_pid(head)
         os.kill(pid, signal.SIGKILL)
         print(f"SIGKILLed the head pod {head.metadata.name}'s processes (pid {pid}) while RayJob {job} ran")
-        runner.join(timeout=400)
+        runner.join(timeout=JOB_DEADLINE.total_seconds() + 60)
         assert not runner.is_alive(), "the task never ended after the head was lost"
         status = custom.get_namespaced_custom_object("ray.io", "v1", kuberay_conn, "rayjobs", job).get("status") or {}
         record = {
