@@ -312,7 +312,6 @@ print('results', sorted(ray.get([work.remote(i) for i in range(6)])))
 def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
     kuberay_conn: str, on_harness: None, core: Any, custom: Any
 ) -> None:
-    from airflow_provider_kuberay.operators import KubeRayRunJobOperator
     from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, Resources, WorkerGroup
 
     spec = ClusterSpec(
@@ -325,17 +324,7 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
     try:
         workers = pods_of(core, kuberay_conn, name, "worker")
         assert len(workers) == 2
-        ti = task_instance("survives_worker_loss")
-        op = KubeRayRunJobOperator(
-            task_id=ti.task_id,
-            entrypoint=RETRIED_JOB,
-            cluster_name=name,
-            deferrable=False,
-            resync_interval=2,
-            execution_timeout=JOB_DEADLINE,
-        )
-        runner, outcome = _in_background(op, ti)
-        job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
+        runner, outcome, job = _run_job_in_background(custom, kuberay_conn, name, "survives_worker_loss", RETRIED_JOB)
         time.sleep(3)  # both workers busy with the first tasks
         victim = workers[0]
         pid = container_pid(victim)
@@ -350,6 +339,26 @@ def test_a_worker_pod_lost_mid_job_is_retried_and_the_job_succeeds(
         assert restarts >= 1
     finally:
         delete_cluster(name)
+
+
+def _run_job_in_background(
+    custom: Any, namespace: str, cluster: str, task_id: str, entrypoint: str
+) -> tuple[threading.Thread, dict[str, Any], str]:
+    """Run a KubeRayRunJobOperator task on a cluster in a thread; return once its Ray job runs."""
+    from airflow_provider_kuberay.operators import KubeRayRunJobOperator
+
+    ti = task_instance(task_id)
+    op = KubeRayRunJobOperator(
+        task_id=ti.task_id,
+        entrypoint=entrypoint,
+        cluster_name=cluster,
+        deferrable=False,
+        resync_interval=2,
+        execution_timeout=JOB_DEADLINE,
+    )
+    runner, outcome = _in_background(op, ti)
+    job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, namespace, ti), timeout=240)
+    return runner, outcome, job
 
 
 def _in_background(op: Any, ti: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -381,22 +390,12 @@ def _ray_job_running(custom: Any, namespace: str, ti: Any) -> str | None:
 def test_the_head_pod_lost_mid_job_is_what_the_task_reports(
     kuberay_conn: str, on_harness: None, core: Any, custom: Any
 ) -> None:
-    from airflow_provider_kuberay.operators import KubeRayRunJobOperator
 
     name = create_cluster(head_only(), "head-loss")["cluster_name"]
     try:
         head = head_pod(core, kuberay_conn, name)
-        ti = task_instance("head_lost")
-        op = KubeRayRunJobOperator(
-            task_id=ti.task_id,
-            entrypoint="python -c \"import time; print('started', flush=True); time.sleep(120); print('finished')\"",
-            cluster_name=name,
-            deferrable=False,
-            resync_interval=2,
-            execution_timeout=JOB_DEADLINE,
-        )
-        runner, outcome = _in_background(op, ti)
-        job = wait_for("the RayJob's Ray job to run", lambda: _ray_job_running(custom, kuberay_conn, ti), timeout=240)
+        sleeper = "python -c \"import time; print('started', flush=True); time.sleep(120); print('finished')\""
+        runner, outcome, job = _run_job_in_background(custom, kuberay_conn, name, "head_lost", sleeper)
         pid = container_pid(head)
         os.kill(pid, signal.SIGKILL)
         print(f"SIGKILLed the head pod {head.metadata.name}'s processes (pid {pid}) while RayJob {job} ran")
