@@ -52,6 +52,11 @@ def _children_map() -> dict[int, list[int]]:
     return kids
 
 
+def children(pid: int) -> list[int]:
+    """Live direct children of ``pid``."""
+    return _children_map().get(pid, [])
+
+
 def descendants(pid: int) -> list[int]:
     """Live descendants of ``pid`` (children, grandchildren, ...)."""
     kids = _children_map()

@@ -213,7 +213,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
     state.netns, state.netns_index = net.name, net.index
     state.save()
 
-    certs = pki.make_pki(run_dir / "pki", kubelet_ip=net.ns_ip)
+    certs = pki.make_pki(run_dir / "pki", kubelet_ip=net.ns_ip, apiserver_ips=(net.gateway,))
     tokens = pki.make_tokens(run_dir / "pki" / "tokens.csv")
     for name, (user, _groups) in pki.IDENTITIES.items():
         path = run_dir / ("kubeconfig" if name == "admin" else f"{name}.kubeconfig")
@@ -383,13 +383,16 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
     agent_cfg = {
         "kubeconfig": str(run_dir / "kubelet.kubeconfig"),
         "pod_cidr": str(net.pod_cidr),
-        "node_ip": net.ns_ip,
         "dashboard_port": head.dashboard_port,
         "serve_port": head.serve_port,
         "proxy_port": p["proxy"],
+        "apiserver_port": p["apiserver"],
         "netns": net.name,
+        "netns_index": net.index,
         "bin_dir": str(head_ray_bin.parent),
         "log_dir": str(logs / "pods"),
+        "pod_dir": str(run_dir / "pods"),
+        "ca_file": str(certs["ca"]),
         "ready_file": str(run_dir / "agent.ready"),
         "run_dir": str(run_dir),
         "kubelet_cert": str(certs["kubelet_cert"]),

@@ -1,9 +1,10 @@
 """A tiny HTTP forward proxy on 127.0.0.1 for the KubeRay operator only.
 
 The operator dials Ray dashboards as ``http://CLUSTER-head-svc.NS.svc.cluster.local:8265`` and
-Serve proxies as ``http://POD_IP:8000``.  Its process gets ``HTTP_PROXY`` pointing here, and this
-proxy maps every such target to the one local Ray head.  It never resolves or dials the requested
-host: the only upstream it ever connects to is 127.0.0.1.  Unknown targets get a 502.
+Serve proxies as ``http://POD_IP:8000``.  Its process gets ``HTTP_PROXY`` pointing here.  A target
+behind which a pod really runs is dialed at that pod's IP (the kubelet's Service table stands for
+cluster DNS); any other Ray head Service or pod IP is a stand-in, mapped to the one local Ray head
+on 127.0.0.1.  It never resolves a name through DNS.  Unknown targets get a 502.
 """
 
 from __future__ import annotations
@@ -29,8 +30,21 @@ class Routes:
     dashboard_port: int
     serve_port: int | None = None
     pod_network: ipaddress.IPv4Network = field(default_factory=lambda: ipaddress.IPv4Network("10.244.0.0/24"))
+    # host -> the IP of a pod that really runs behind it (a pod IP or a Service name), else None.
+    real: Callable[[str], str | None] = lambda _host: None
+
+    def target(self, host: str, port: int) -> tuple[str, int] | None:
+        """Where a request for host:port goes: a real pod's IP, or the local Ray head, or nowhere."""
+        if port not in (DASHBOARD_PORT, SERVE_PORT):
+            return None
+        ip = self.real(host)
+        if ip is not None:
+            return ip, port
+        local = self.upstream(host, port)
+        return ("127.0.0.1", local) if local is not None else None
 
     def upstream(self, host: str, port: int) -> int | None:
+        """The local Ray head's port that a stand-in host:port maps to, if any."""
         if not self._is_cluster_host(host):
             return None
         if port == DASHBOARD_PORT:
@@ -84,7 +98,7 @@ async def _handle(routes: Routes, reader: asyncio.StreamReader, writer: asyncio.
         writer.close()
         return
     port = url.port or 80
-    upstream = routes.upstream(url.hostname, port)
+    upstream = routes.target(url.hostname, port)
     if upstream is None:
         log.warning("refusing %s %s (not a Ray head endpoint)", method, target)
         _reply(writer, "502 Bad Gateway", f"harness proxy: no route for {url.hostname}:{port}\n")
@@ -103,13 +117,13 @@ async def _handle(routes: Routes, reader: asyncio.StreamReader, writer: asyncio.
     new_head = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""])
     new_head_bytes = new_head.encode("latin-1")
     try:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+        up_reader, up_writer = await asyncio.open_connection(*upstream)
     except OSError as e:
-        _reply(writer, "502 Bad Gateway", f"harness proxy: local Ray head not reachable: {e}\n")
+        _reply(writer, "502 Bad Gateway", f"harness proxy: {upstream[0]}:{upstream[1]} not reachable: {e}\n")
         await writer.drain()
         writer.close()
         return
-    log.info("%s %s -> 127.0.0.1:%d", method, target, upstream)
+    log.info("%s %s -> %s:%d", method, target, *upstream)
     up_writer.write(new_head_bytes)
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 

@@ -2,7 +2,7 @@
 
 The API server dials the node's InternalIP (inside the pod network namespace) on port 10250 over
 TLS, verified against the harness CA.  Only ``GET /containerLogs/NS/POD/CONTAINER`` is served:
-the output of pods the kubelet really ran (the RayJob submitters); other pods have empty logs.
+the output of the containers the kubelet really ran; stand-in pods have empty logs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ log = logging.getLogger("harness.logserver")
 KUBELET_PORT = 10250
 
 
-def log_path(log_dir: Path, namespace: str, pod: str) -> Path:
-    return log_dir / f"{namespace}_{pod}.log"
+def log_path(log_dir: Path, namespace: str, pod: str, container: str) -> Path:
+    return log_dir / f"{namespace}_{pod}_{container}.log"
 
 
 def exit_marker(log_file: Path) -> Path:
@@ -51,7 +51,7 @@ async def _handle(log_dir: Path, reader: asyncio.StreamReader, writer: asyncio.S
         follow = q.get("follow", ["false"])[0] == "true"
         tail = int(q["tailLines"][0]) if "tailLines" in q else None
         limit = int(q["limitBytes"][0]) if "limitBytes" in q else None
-        path = log_path(log_dir, parts[1], parts[2])
+        path = log_path(log_dir, parts[1], parts[2], parts[3])
         data = _tail(path.read_bytes(), tail) if path.is_file() else b""
         if limit is not None:
             data = data[:limit]

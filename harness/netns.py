@@ -1,10 +1,16 @@
-"""A network namespace that holds every pod IP of the harness.
+"""The harness's pod network: a node network namespace with a bridge, and one namespace per pod.
 
-The API server's service proxy (``/api/v1/namespaces/NS/services/SVC:dashboard/proxy/``) dials the
-endpoint's pod IP.  Pod IPs are taken from a /24 that is *local* inside a namespace created here
-(an AnyIP ``local`` route), reached from the host over a veth pair; so every dial of a pod IP
-ends inside that namespace and nowhere else.  A relay listening there forwards the Ray ports to the
-local Ray head on the host's 127.0.0.1.
+The node namespace is reached from the host over a veth pair; the host routes the pod /24 there,
+and nothing else.  Inside it:
+
+- a bridge holds the lower half of the /24 (``.1`` is the node's gateway, where the agent relays
+  the API server; pods get ``.2``-``.126``): each pod that really runs has a network namespace
+  of its own with an ``eth0`` on that bridge, so pods listen on Ray's fixed ports without clashing;
+- the upper half (``.128/25``) is an AnyIP ``local`` route: the IPs of stand-in pods (no
+  processes), where a relay answers for the local Ray head.
+
+Pods have no default route: they reach the pod network and the host end of the node link (for
+replies to the API server's service proxy), nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 
@@ -45,6 +52,28 @@ class PodNetwork:
     @property
     def ns_ip(self) -> str:
         return f"10.245.{self.index}.2"
+
+    @property
+    def gateway(self) -> str:
+        """The bridge's address in the node namespace: pods' route, and where the API server is relayed."""
+        return f"10.244.{self.index}.1"
+
+    @property
+    def pod_ips(self) -> list[str]:
+        """Addresses for pods that really run (on the bridge)."""
+        return [f"10.244.{self.index}.{i}" for i in range(2, 127)]
+
+    @property
+    def stand_in_ips(self) -> list[str]:
+        """Addresses for stand-in pods (local in the node namespace, where the relay listens)."""
+        return [f"10.244.{self.index}.{i}" for i in range(138, 255)]
+
+    @property
+    def bridge(self) -> str:
+        return "br0"
+
+    def pod_netns(self, ip: str) -> str:
+        return f"{self.name}-p{ip.rsplit('.', 1)[1]}"
 
     @property
     def veth_host(self) -> str:
@@ -99,16 +128,55 @@ def _setup(net: PodNetwork) -> None:
         _ip("-n", net.name, "link", "set", "lo", "up")
         _ip("-n", net.name, "addr", "add", f"{net.ns_ip}/30", "dev", net.veth_ns)
         _ip("-n", net.name, "link", "set", net.veth_ns, "up")
-        # Every address of the pod /24 is local inside the namespace (AnyIP), so no pod IP is
-        # ever routed anywhere else; the namespace has no default route at all.
-        _ip("-n", net.name, "route", "add", "local", str(net.pod_cidr), "dev", "lo")
+        _ip("-n", net.name, "link", "add", net.bridge, "type", "bridge")
+        _ip("-n", net.name, "addr", "add", f"{net.gateway}/25", "dev", net.bridge)
+        _ip("-n", net.name, "link", "set", net.bridge, "up")
+        # Stand-in pod IPs are local inside the namespace (AnyIP); it has no default route at all.
+        _ip("-n", net.name, "route", "add", "local", f"10.244.{net.index}.128/25", "dev", "lo")
+        _sysctl(net.name, "net/ipv4/ip_forward", "1")  # host <-> pods, through the bridge
         _ip("route", "add", str(net.pod_cidr), "via", net.ns_ip, "dev", net.veth_host, "src", net.host_ip)
     except subprocess.CalledProcessError:
         remove(net)  # both ends were made here
         raise
 
 
+def _sysctl(netns: str, key: str, value: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "sh", "-c", f"echo {value} > /proc/sys/{key}"], check=True, capture_output=True
+    )
+
+
+def add_pod(net: PodNetwork, ip: str) -> str:
+    """A network namespace for one pod, with `ip` on an eth0 plugged into the node's bridge."""
+    name = net.pod_netns(ip)
+    veth = f"p{ip.rsplit('.', 1)[1]}"
+    _ip("netns", "del", name, check=False)  # a leftover of a pod that had this IP
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", net.name, "link", "del", veth, check=False)
+        _ip("-n", net.name, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
+        _ip("-n", net.name, "link", "set", veth, "master", net.bridge)
+        _ip("-n", net.name, "link", "set", veth, "up")
+        _ip("-n", name, "link", "set", "lo", "up")
+        _ip("-n", name, "addr", "add", f"{ip}/25", "dev", "eth0")
+        _ip("-n", name, "link", "set", "eth0", "up")
+        # The stand-in half of the /24 and the host end of the node link; no default route.
+        _ip("-n", name, "route", "add", str(net.pod_cidr), "via", net.gateway)
+        _ip("-n", name, "route", "add", f"{net.host_ip}/32", "via", net.gateway)
+    except subprocess.CalledProcessError:
+        remove_pod(name)
+        raise
+    return name
+
+
+def remove_pod(name: str) -> None:
+    # Deleting the namespace destroys its eth0, and with it the peer on the bridge.
+    _ip("netns", "del", name, check=False)
+
+
 def remove(net: PodNetwork) -> None:
+    for pod in Path("/run/netns").glob(f"{net.name}-p*") if Path("/run/netns").is_dir() else []:
+        remove_pod(pod.name)
     # Deleting the namespace destroys its veth end, which removes the peer and the host route.
     _ip("netns", "del", net.name, check=False)
     if not exists(net.name):
@@ -119,7 +187,7 @@ def exists(name: str) -> bool:
     return os.path.exists(f"/run/netns/{name}")
 
 
-def listen_in(name: str, port: int) -> socket.socket:
+def listen_in(name: str, port: int, host: str = "0.0.0.0") -> socket.socket:
     """A listening TCP socket bound inside namespace `name` (the caller's thread stays outside)."""
     libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
@@ -130,7 +198,7 @@ def listen_in(name: str, port: int) -> socket.socket:
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("0.0.0.0", port))
+            sock.bind((host, port))
             sock.listen(64)
             sock.setblocking(False)
         finally:

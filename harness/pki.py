@@ -63,8 +63,11 @@ def _cert(
     return b.sign(issuer_key, hashes.SHA256())
 
 
-def make_pki(d: Path, kubelet_ip: str) -> dict[str, Path]:
-    """Write ca.crt, apiserver.{crt,key}, kubelet.{crt,key}, sa.{key,pub} into d; return their paths."""
+def make_pki(d: Path, kubelet_ip: str, apiserver_ips: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Write ca.crt, apiserver.{crt,key}, kubelet.{crt,key}, sa.{key,pub} into d; return their paths.
+
+    apiserver_ips: more addresses the API server is reached at (the node gateway, for pods).
+    """
     d.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("kuberay-harness-ca", ca_key, None, ca_key, ca=True)
@@ -76,6 +79,7 @@ def make_pki(d: Path, kubelet_ip: str) -> dict[str, Path]:
         x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc"),
         x509.DNSName("kubernetes.default.svc.cluster.local"),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in apiserver_ips),
     ]
     srv = _cert("kube-apiserver", srv_key, ca.subject, ca_key, ca=False, sans=sans)
     kubelet_key = ec.generate_private_key(ec.SECP256R1())

@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,9 @@ def core(k8s_cluster: K8sCluster) -> Any:
 @pytest.fixture(scope="session")
 def kubeconfig_for_role(
     k8s_cluster: K8sCluster, k8s_namespace: str, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str, list[dict[str, Any]]], str]:
+) -> Callable[..., str]:
     """Factory: a kubeconfig for a new ServiceAccount bound to a Role with `rules` in the test
-    namespace (a TokenRequest token), to prove that a least-privilege Role is enough."""
+    namespace (or `namespace`), with a TokenRequest token, to prove that a least-privilege Role is enough."""
     from kubernetes import client
 
     core = client.CoreV1Api(k8s_cluster.api)
@@ -144,8 +145,8 @@ def kubeconfig_for_role(
     cfg = k8s_cluster.api.configuration
     out_dir = tmp_path_factory.mktemp("kubeconfigs")
 
-    def make(name: str, rules: list[dict[str, Any]]) -> str:
-        ns = k8s_namespace
+    def make(name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> str:
+        ns = namespace or k8s_namespace
         core.create_namespaced_service_account(ns, {"metadata": {"name": name}})
         rbac.create_namespaced_role(ns, {"metadata": {"name": name}, "rules": rules})
         rbac.create_namespaced_role_binding(
@@ -180,11 +181,33 @@ def kubeconfig_for_role(
 
 
 @pytest.fixture(scope="session")
-def readme_role_kubeconfig(kubeconfig_for_role: Callable[[str, list[dict[str, Any]]], str]) -> str:
+def readme_role_kubeconfig(kubeconfig_for_role: Callable[..., str]) -> str:
     """A kubeconfig for a ServiceAccount bound to nothing but the README's least-privilege Role."""
     from k8s_support import readme_role_rules
 
     return kubeconfig_for_role("airflow-readme-role", readme_role_rules())
+
+
+@pytest.fixture
+def stand_in_namespace(k8s_cluster: K8sCluster, kubeconfig_for_role: Callable[..., str]) -> Iterator[tuple[str, str]]:
+    """A namespace whose Ray pods the harness kubelet runs as stand-ins for its one local Ray head,
+    and a kubeconfig for a ServiceAccount bound only to the README's Role there; deleted at the end.
+
+    For what still needs one Ray shared by several clusters (see harness/README.md)."""
+    from k8s_support import readme_role_rules
+    from kubernetes import client
+
+    from harness.podspec import STAND_IN_ANNOTATION
+
+    if not k8s_cluster.harness:
+        pytest.skip("stand-in Ray pods exist on the harness only")
+    core = client.CoreV1Api(k8s_cluster.api)
+    name = f"krh-stand-in-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {STAND_IN_ANNOTATION: "stand-in"}}})
+    try:
+        yield name, kubeconfig_for_role("airflow-readme-role", readme_role_rules(), namespace=name)
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
 
 
 @pytest.fixture
@@ -210,7 +233,11 @@ def shared_cluster(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]
     mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
     try:
         created = KubeRayCreateClusterOperator(
-            task_id="create", cluster=provider_cluster(), cluster_name="shared", deferrable=False
+            task_id="create",
+            cluster=provider_cluster(),
+            cluster_name="shared",
+            deferrable=False,
+            execution_timeout=timedelta(seconds=300),  # a bound on the wait for its real pods
         ).execute(context_for(task_instance("create")))
         assert created["cluster_name"] == "shared"
         assert "/services/shared-head-svc:dashboard/proxy" in created["dashboard_url"]

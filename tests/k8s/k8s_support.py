@@ -54,7 +54,8 @@ def raycluster_spec(workers: int = 1) -> dict[str, Any]:
     return {
         "rayVersion": "2.41.0",
         "headGroupSpec": {
-            "rayStartParams": {"num-cpus": "0"},
+            # Tasks go to the workers if there are any; else the head (a real Ray process) runs them.
+            "rayStartParams": {"num-cpus": "0"} if workers else {},
             "template": {"spec": {"containers": [_container("ray-head", "1", "2Gi")]}},
         },
         "workerGroupSpecs": [

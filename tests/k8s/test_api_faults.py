@@ -29,7 +29,7 @@ from airflow_provider_kuberay.operators import (
     KubeRayDeleteClusterOperator,
     KubeRayRunJobOperator,
 )
-from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, Resources, WorkerGroup
+from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, PodOptions, Resources, WorkerGroup
 from airflow_provider_kuberay.status import job_verdict
 from airflow_provider_kuberay.triggers import watch_hub
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
@@ -39,12 +39,17 @@ from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.k8s
 
+# Stand-in Ray pods on the harness (the one local Ray head): these tests are about API faults, and
+# their log-stream assertions were written against it (see harness/README.md).
+_STAND_IN = PodOptions(annotations={"harness.kuberay.io/pods": "stand-in"})
 CLUSTER = ClusterSpec(
     image="rayproject/ray:2.52.0",
     ray_version="2.52.0",
-    head=HeadGroup(resources=Resources(cpu=1, memory="2Gi")),
+    head=HeadGroup(resources=Resources(cpu=1, memory="2Gi"), pod=_STAND_IN),
     worker_groups=[
-        WorkerGroup("cpu", replicas=1, min_replicas=0, max_replicas=1, resources=Resources(cpu=1, memory="1Gi"))
+        WorkerGroup(
+            "cpu", replicas=1, min_replicas=0, max_replicas=1, resources=Resources(cpu=1, memory="1Gi"), pod=_STAND_IN
+        )
     ],
 )
 ANSWER = "python -c \"import ray; ray.init(); print('answer', ray.get(ray.remote(lambda: 42).remote()))\""

@@ -70,26 +70,107 @@ def test_forward_proxy_routes_only_ray_endpoints_to_loopback(target: str, routed
         assert seen == []
 
 
-def test_submitter_urls_point_at_the_local_ray_head(tmp_path: Any) -> None:
+def test_a_real_pod_is_dialed_at_its_own_ip_and_a_stand_in_at_the_local_head() -> None:
+    real = {"rc-1-head-svc.ns.svc.cluster.local": "10.244.10.5", "10.244.10.5": "10.244.10.5"}
+    routes = fwdproxy.Routes(dashboard_port=41000, pod_network=ipaddress.IPv4Network("10.244.10.0/24"), real=real.get)
+    assert routes.target("rc-1-head-svc.ns.svc.cluster.local", 8265) == ("10.244.10.5", 8265)
+    assert routes.target("10.244.10.5", 8000) == ("10.244.10.5", 8000)
+    assert routes.target("rc-2-head-svc.ns.svc.cluster.local", 8265) == ("127.0.0.1", 41000)  # a stand-in
+    assert routes.target("rc-1-head-svc.ns.svc.cluster.local", 6379) is None
+    assert routes.target("example.com", 8265) is None
+
+
+def _pod(name: str, ns: str, labels: dict[str, str], ip: str, ready: bool, created: int) -> Any:
+    from datetime import datetime, timezone
+
     from kubernetes import client
 
-    from harness.kubelet import Kubelet
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name=name, namespace=ns, labels=labels, creation_timestamp=datetime.fromtimestamp(created, timezone.utc)
+        ),
+        status=client.V1PodStatus(
+            pod_ip=ip, conditions=[client.V1PodCondition(type="Ready", status="True" if ready else "False")]
+        ),
+    )
 
-    k = Kubelet(
-        api=client.ApiClient(),
-        pod_cidr=ipaddress.IPv4Network("10.244.10.0/24"),
-        node_ip="10.245.10.2",
-        dashboard_port=41000,
-        serve_port=42000,
-        bin_dir=tmp_path,
-        log_dir=tmp_path / "logs",
+
+def _service(name: str, ns: str, selector: dict[str, str], not_ready: bool = False) -> Any:
+    from kubernetes import client
+
+    return client.V1Service(
+        metadata=client.V1ObjectMeta(name=name, namespace=ns),
+        spec=client.V1ServiceSpec(selector=selector, publish_not_ready_addresses=not_ready),
     )
-    cmd = (
-        "if ! ray job status --address http://job-x-head-svc.ns.svc.cluster.local:8265 id ; then "
-        "ray job submit --address http://job-x-head-svc.ns.svc.cluster.local:8265 -- python -c "
-        "'import requests; requests.get(\"http://example.com:8265\")' ; fi"
+
+
+def test_service_names_resolve_to_the_pods_their_selectors_pick() -> None:
+    from harness import podspec, services
+
+    pods = [
+        _pod("a-head", "ns1", {"ray.io/cluster": "a", "ray.io/node-type": "head"}, "10.244.10.2", False, 1),
+        _pod("b-head", "ns1", {"ray.io/cluster": "b", "ray.io/node-type": "head"}, "10.244.10.3", True, 2),
+        _pod("b-old", "ns1", {"ray.io/cluster": "b", "ray.io/node-type": "head"}, "10.244.10.9", False, 0),
+        _pod("a-head", "ns2", {"ray.io/cluster": "a", "ray.io/node-type": "head"}, "10.244.10.4", True, 3),
+    ]
+    svcs = [
+        _service("a-head-svc", "ns1", {"ray.io/cluster": "a", "ray.io/node-type": "head"}, not_ready=True),
+        _service("b-head-svc", "ns1", {"ray.io/cluster": "b", "ray.io/node-type": "head"}),
+        _service("a-head-svc", "ns2", {"ray.io/cluster": "a", "ray.io/node-type": "head"}),
+        _service("nobody", "ns2", {"app": "none"}),
+    ]
+    names = services.table(svcs, pods)
+    assert names == {
+        "a-head-svc.ns1.svc.cluster.local": "10.244.10.2",  # not ready, but published anyway
+        "b-head-svc.ns1.svc.cluster.local": "10.244.10.3",  # the ready one
+        "a-head-svc.ns2.svc.cluster.local": "10.244.10.4",  # same name, other namespace, other cluster
+    }
+    assert services.lookup(names, "b-head-svc.ns1") == "10.244.10.3"
+    assert services.lookup(names, "b-head-svc.ns1.svc") == "10.244.10.3"
+    assert services.lookup(names, "example.com") is None
+    hosts = podspec.hosts_file("10.244.10.7", "job-x", names, "ns2").splitlines()
+    assert "10.244.10.7\tjob-x" in hosts
+    assert "10.244.10.4\ta-head-svc.ns2.svc.cluster.local a-head-svc.ns2.svc a-head-svc.ns2 a-head-svc" in hosts
+    assert "10.244.10.2\ta-head-svc.ns1.svc.cluster.local a-head-svc.ns1.svc a-head-svc.ns1" in hosts
+
+
+def test_container_command_and_env_as_a_kubelet_builds_them() -> None:
+    from kubernetes import client
+
+    from harness import podspec
+
+    container = client.V1Container(
+        name="ray-worker",
+        command=["/bin/bash", "-lc", "--"],
+        args=["ray start --address=$(FQ_RAY_IP):6379 --num-cpus=$(CPUS) $$(KEPT) $(UNKNOWN)"],
+        env=[
+            client.V1EnvVar(name="FQ_RAY_IP", value="rc-head-svc.ns.svc.cluster.local"),
+            client.V1EnvVar(
+                name="CPUS",
+                value_from=client.V1EnvVarSource(
+                    resource_field_ref=client.V1ResourceFieldSelector(resource="limits.cpu")
+                ),
+            ),
+            client.V1EnvVar(
+                name="CLUSTER",
+                value_from=client.V1EnvVarSource(
+                    field_ref=client.V1ObjectFieldSelector(field_path="metadata.labels['ray.io/cluster']")
+                ),
+            ),
+            client.V1EnvVar(
+                name="IP",
+                value_from=client.V1EnvVarSource(field_ref=client.V1ObjectFieldSelector(field_path="status.podIP")),
+            ),
+        ],
+        resources=client.V1ResourceRequirements(limits={"cpu": "1500m", "memory": "1Gi"}),
     )
-    out = k._rewrite(cmd)
-    assert out.count("http://127.0.0.1:41000") == 2
-    assert "http://example.com:8265" in out  # only cluster service URLs are rewritten
-    assert k._rewrite("http://svc-serve-svc.ns.svc.cluster.local:8000/") == "http://127.0.0.1:42000/"
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="rc-worker-x", namespace="ns", uid="u", labels={"ray.io/cluster": "rc"}),
+        spec=client.V1PodSpec(containers=[container]),
+    )
+    env = podspec.container_env(pod, container, "10.244.10.8", "node", {"PATH": "/venv/bin"})
+    assert (env["CPUS"], env["CLUSTER"], env["IP"], env["PATH"]) == ("2", "rc", "10.244.10.8", "/venv/bin")
+    argv = podspec.command(container, env)
+    # Not a login shell (it would reset PATH and lose the venv's `ray`, the image's stand-in).
+    assert argv[:3] == ["/bin/bash", "-c", "--"]
+    assert argv[3] == "ray start --address=rc-head-svc.ns.svc.cluster.local:6379 --num-cpus=2 $(KEPT) $(UNKNOWN)"

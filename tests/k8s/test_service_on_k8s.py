@@ -8,6 +8,7 @@ sends requests through the serve service and counts the failed ones.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from k8s_support import raycluster_spec, serve_config
+from k8s_support import raycluster_spec, serve_config, wait_for
 
 from airflow_provider_kuberay.operators import KubeRayDeleteServiceOperator, KubeRayDeployServiceOperator
 from tests.support.airflow_context import FakeTaskInstance, context_for
@@ -68,6 +69,24 @@ class Client:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+
+
+def _head_process(k8s_cluster: Any, namespace: str, cluster: str) -> int | None:
+    """The host PID of a real head pod's Ray container on the harness (None elsewhere, or for a stand-in)."""
+    if not k8s_cluster.harness:
+        return None
+    from kubernetes import client
+
+    from harness.pods import find_container_pid
+
+    (head,) = (
+        client.CoreV1Api(k8s_cluster.api)
+        .list_namespaced_pod(namespace, label_selector=f"ray.io/cluster={cluster},ray.io/node-type=head")
+        .items
+    )
+    pid = find_container_pid(head.metadata.uid, head.spec.containers[0].name)
+    assert pid is not None, f"the head pod {head.metadata.name} has no process"
+    return pid
 
 
 def _wait_answer(client: Client, expected: str, timeout: float = 60) -> None:
@@ -131,6 +150,7 @@ def test_deploy_upgrade_twice_without_dropped_requests(
         assert client.request() == "v2 from the harness"
         time.sleep(2)
 
+        old_head = _head_process(k8s_cluster, k8s_namespace, created["active_cluster"])
         client.phase = "cluster upgrade (NewCluster)"
         cluster_v2 = json.loads(json.dumps(cluster_v1))
         head = cluster_v2["headGroupSpec"]["template"]["spec"]["containers"][0]
@@ -155,6 +175,9 @@ def test_deploy_upgrade_twice_without_dropped_requests(
     print(report)
     assert client.answers["v2 from the harness"] > 0
     assert not client.failures, report + "\n" + "\n".join(client.failures[:10])
+    if old_head is not None:
+        # A really new cluster took over: the old head's processes are gone (after KubeRay's deletion delay).
+        wait_for("the old head's processes to be gone", lambda: not os.path.exists(f"/proc/{old_head}"), timeout=120)
 
     delete = KubeRayDeleteServiceOperator(task_id="delete", service_name=name, timeout_seconds=120)
     started = time.monotonic()
@@ -166,11 +189,14 @@ def test_deploy_upgrade_twice_without_dropped_requests(
 
 @pytest.mark.airflow
 def test_example_service_dag_runs_deferred_on_airflow(
-    k8s_cluster: Any, k8s_namespace: str, readme_role_kubeconfig: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    k8s_cluster: Any, stand_in_namespace: tuple[str, str], airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """
     The example DAG end to end, deferred: deploy, query v1, upgrade the config, query v2, delete; as
     a ServiceAccount bound only to the README's Role.
+
+    Its Ray pods are stand-ins for the harness's one local Ray head: the greeter app is shipped by
+    uploading a package to a helper cluster first, which only works if both clusters share one Ray.
     """
     from datetime import datetime, timezone
     from pathlib import Path
@@ -187,6 +213,7 @@ def test_example_service_dag_runs_deferred_on_airflow(
 
     if not has_serve(k8s_cluster.ray_bin):
         pytest.skip("RayService NOT RUN: Ray Serve is not installed (add ray[serve] to the venv)")
+    k8s_namespace, readme_role_kubeconfig = stand_in_namespace
     extra = {"kube_config_path": readme_role_kubeconfig, "namespace": k8s_namespace, "dashboard_access": "proxy"}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", json.dumps({"conn_type": "kuberay", "extra": extra}))
     root = Path(__file__).resolve().parents[2]
