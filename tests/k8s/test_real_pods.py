@@ -394,7 +394,7 @@ def test_the_head_pod_lost_mid_job_is_what_the_task_reports(
     name = create_cluster(head_only(), "head-loss")["cluster_name"]
     try:
         head = head_pod(core, kuberay_conn, name)
-        sleeper = "python -c \"import time; print('started', flush=True); time.sleep(120); print('finished')\""
+        sleeper = "python -c \"import time; print('started', flush=True); time.sleep(40); print('finished')\""
         runner, outcome, job = _run_job_in_background(custom, kuberay_conn, name, "head_lost", sleeper)
         pid = container_pid(head)
         os.kill(pid, signal.SIGKILL)
