@@ -10,7 +10,7 @@ from airflow_provider_kuberay.exceptions import DuplicateSubmissionError
 from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
 from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks import inputs
-from airflow_provider_kuberay.tasks.identity import TaskIdentity, check_submission_id
+from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, check_submission_id
 from airflow_provider_kuberay.tasks.results import ask_for_result
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class SubmitParameters(Protocol):
     entrypoint_resources: Mapping[str, float] | None
     metadata: Mapping[str, str] | None
     submission_id: str | None
+    reattach_on_clear: bool
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,14 @@ class JobSubmission:
 
     :param submission_id: the job's id, stable across the task's tries.
     :param try_number: the Airflow try that submits, recorded in the job's metadata.
+    :param owner_key: the key of the task instance that submits, recorded in the job's metadata
+        (what a trigger checks before it stops the job).
     """
 
     entrypoint: str
     submission_id: str
     try_number: int
+    owner_key: str
     runtime_env: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +66,7 @@ class JobSubmission:
         entrypoint = operator.entrypoint
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
-        identity = TaskIdentity.from_context(context)
+        identity = TaskIdentity.from_context(context, reattach_on_clear=operator.reattach_on_clear)
         submission_id = (
             check_submission_id(operator.submission_id) if operator.submission_id else identity.submission_id
         )
@@ -73,6 +77,7 @@ class JobSubmission:
                 "airflow_task_id": identity.task_id,
                 "airflow_run_id": identity.run_id,
                 TRY_METADATA_KEY: str(identity.try_number),
+                TASK_KEY_METADATA: identity.key,
             }
         )
         options = {
@@ -88,6 +93,7 @@ class JobSubmission:
             entrypoint=entrypoint,
             submission_id=submission_id,
             try_number=identity.try_number,
+            owner_key=identity.key,
             runtime_env=runtime_env,
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},
