@@ -15,7 +15,7 @@ class LineForwarder:
 
     def __init__(self, sink: Callable[[str], None], on_forwarded: Callable[[int], None] | None = None) -> None:
         self._sink = sink
-        self._on_forwarded = on_forwarded
+        self.on_forwarded = on_forwarded
         self._partial = ""
         self.lines_forwarded = 0
         self.chars_fed = 0
@@ -37,15 +37,15 @@ class LineForwarder:
         *complete, self._partial = text.split("\n")
         for line in complete:
             self._emit(line)
-        if complete and self._on_forwarded is not None:
-            self._on_forwarded(self.chars_forwarded)
+        if complete and self.on_forwarded is not None:
+            self.on_forwarded(self.chars_forwarded)
 
     def flush(self) -> None:
         if self._partial:
             self._emit(self._partial)
             self._partial = ""
-            if self._on_forwarded is not None:
-                self._on_forwarded(self.chars_forwarded)
+            if self.on_forwarded is not None:
+                self.on_forwarded(self.chars_forwarded)
 
     def _emit(self, line: str) -> None:
         self._sink(line.rstrip("\r"))
