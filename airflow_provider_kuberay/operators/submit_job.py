@@ -169,7 +169,9 @@ class KubeRaySubmitJobOperator(BaseOperator):
         if not self.wait_for_completion:
             return submission.submission_id
         trigger = self._trigger(
-            submission.submission_id, deadline_from(context["ti"].start_date, self.execution_timeout), submission.owner_key
+            submission.submission_id,
+            deadline_from(context["ti"].start_date, self.execution_timeout),
+            submission.owner_key,
         )
         return self._finish(context, wait_with(self, trigger))
 

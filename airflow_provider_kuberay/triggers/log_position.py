@@ -17,6 +17,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import XCom
 
+from airflow_provider_kuberay.log_lines import LineForwarder
+
 POSITION_XCOM_KEY = "kuberay_log_position"
 
 
@@ -35,7 +37,7 @@ class LogPosition:
     """
 
     def __init__(self, task_instance: Any | None, job_id: str, warn: Any) -> None:
-        self._ti = task_instance
+        self._ti: Any = task_instance  # None in the worker
         self.job_id = job_id
         self._warn = warn
         self._wanted = 0
@@ -59,6 +61,18 @@ class LogPosition:
         if isinstance(value, dict) and value.get("job") == self.job_id and value.get("try") == self._ti.try_number:
             self._saved = self._wanted = int(value.get("chars") or 0)
         return self._saved
+
+    async def resume(self, forwarder: LineForwarder, say: Any) -> None:
+        """
+        Continue ``forwarder`` where the task log stands (the trigger was taken over from a triggerer
+        that died), and record its progress from now on.
+
+        :param say: a logger's ``info`` method.
+        """
+        if not forwarder.chars_fed and (already := await self.load()):
+            say("The task log holds the first %d characters of Ray job %s's log already", already, self.job_id)
+            forwarder.resume_at(already)
+        forwarder.on_forwarded = self.advance
 
     def advance(self, chars: int) -> None:
         """The task log now holds ``chars`` characters of the job's log: record it (in the background)."""

@@ -132,12 +132,9 @@ class RayDashboardJobTrigger(BaseTrigger):
 
     async def _follow(self, hook: RayDashboardAsyncHook) -> JobsApiEvent:
         position = LogPosition(self.task_instance, self.submission_id, self.log.warning)
-        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line), position.advance)
+        forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         if self.stream_logs:
-            # A trigger taken over from a triggerer that died continues where the task log stands.
-            if already := await position.load():
-                self.log.info("The task log holds the first %d characters of the job's log already", already)
-                forwarder.resume_at(already)
+            await position.resume(forwarder, self.log.info)
         streamer = asyncio.create_task(self._stream_logs(hook, forwarder)) if self.stream_logs else None
         try:
             verdict = await self._wait_until_terminal(hook)

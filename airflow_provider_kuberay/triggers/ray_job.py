@@ -221,12 +221,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
             await asyncio.sleep(_FIND_POD_INTERVAL)
         job_id = job_info(self._latest).job_id
         if self._position is None:
-            # A trigger taken over from a triggerer that died continues where the task log stands.
             self._position = LogPosition(self.task_instance, job_id, self.log.warning)
-            if not self._forwarder.chars_fed and (already := await self._position.load()):
-                self.log.info("The task log holds the first %d characters of the job's log already", already)
-                self._forwarder.resume_at(already)
-            self._forwarder.on_forwarded = self._position.advance
+            await self._position.resume(self._forwarder, self.log.info)
         async with dashboard:
             await copy_job_log(
                 dashboard,

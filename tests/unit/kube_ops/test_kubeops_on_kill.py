@@ -37,7 +37,7 @@ def _deferred(operator: Any, ti: FakeTaskInstance) -> Any:
 
 def _killed(trigger: KubeRayResourceTrigger) -> None:
     """What the triggerer does on a user's action: cancel run(), then await on_kill()."""
-    classpath, kwargs = trigger.serialize()
+    _, kwargs = trigger.serialize()
     rebuilt = type(trigger)(**kwargs)  # the triggerer builds the trigger from its stored kwargs
 
     async def run_then_kill() -> None:
@@ -53,7 +53,9 @@ def _killed(trigger: KubeRayResourceTrigger) -> None:
 
 def test_killed_rayjob_trigger_deletes_the_rayjob_its_task_created(kube: FakeKubeApi) -> None:
     ti = FakeTaskInstance()
-    trigger = _deferred(KubeRayRunJobOperator(task_id="task", entrypoint="python a.py", cluster=CLUSTER, deferrable=True), ti)
+    trigger = _deferred(
+        KubeRayRunJobOperator(task_id="task", entrypoint="python a.py", cluster=CLUSTER, deferrable=True), ti
+    )
     assert isinstance(trigger, RayJobTrigger)
     _, kwargs = trigger.serialize()
     assert kwargs["cancel_on_kill"] is True

@@ -45,7 +45,7 @@ def _deferred(fake: FakeDashboard, ti: FakeTaskInstance, **kwargs: Any) -> RayDa
 
 
 def _killed(trigger: RayDashboardJobTrigger) -> None:
-    """What the triggerer does on a user's action: cancel run() of the trigger rebuilt from its kwargs, then on_kill()."""
+    """What the triggerer does on a user's action: cancel run() of the trigger rebuilt from its kwargs; on_kill()."""
     rebuilt = RayDashboardJobTrigger(**trigger.serialize()[1])
 
     async def run_then_kill() -> None:
@@ -106,7 +106,8 @@ def test_a_cleared_task_reattaches_by_default_and_runs_anew_with_reattach_on_cle
     no_reattach = {"reattach_on_clear": False}
     assert _deferred(fake_dashboard, FakeTaskInstance(try_number=1, max_tries=2), **no_reattach).submission_id == first
     cleared = _deferred(fake_dashboard, FakeTaskInstance(try_number=2, max_tries=3), **no_reattach).submission_id
-    assert cleared != first and ".try2-" in cleared
+    assert cleared != first
+    assert ".try2-" in cleared
     retried = _deferred(fake_dashboard, FakeTaskInstance(try_number=3, max_tries=3), **no_reattach).submission_id
     assert retried == cleared
     assert set(fake_dashboard.jobs) == {first, cleared}
