@@ -5,7 +5,6 @@ delete only the object their task created, with the Kubernetes API faked at the 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
 from airflow_provider_kuberay.tasks.identity import TASK_LABEL, TaskIdentity
-from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
 from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
 from tests.support.fake_kube_api import FakeKubeApi
+from tests.support.user_kill import kill_as_a_user_would
 
 CLUSTER = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup())
 NS = "ml"
@@ -35,22 +34,6 @@ def _deferred(operator: Any, ti: FakeTaskInstance) -> Any:
     return deferred.value.trigger
 
 
-def _killed(trigger: KubeRayResourceTrigger) -> None:
-    """What the triggerer does on a user's action: cancel run(), then await on_kill()."""
-    _, kwargs = trigger.serialize()
-    rebuilt = type(trigger)(**kwargs)  # the triggerer builds the trigger from its stored kwargs
-
-    async def run_then_kill() -> None:
-        events = rebuilt.run()
-        waiting = asyncio.ensure_future(events.__anext__())
-        await asyncio.sleep(0.5)
-        waiting.cancel()
-        await asyncio.gather(waiting, return_exceptions=True)
-        await rebuilt.on_kill()
-
-    asyncio.run(run_then_kill())
-
-
 def test_killed_rayjob_trigger_deletes_the_rayjob_its_task_created(kube: FakeKubeApi) -> None:
     ti = FakeTaskInstance()
     trigger = _deferred(
@@ -60,7 +43,7 @@ def test_killed_rayjob_trigger_deletes_the_rayjob_its_task_created(kube: FakeKub
     _, kwargs = trigger.serialize()
     assert kwargs["cancel_on_kill"] is True
     assert kwargs["owner_key"] == TaskIdentity.from_context(context_for(ti)).key
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert kube.get("RayJob", NS, trigger.name) is None
 
 
@@ -70,7 +53,7 @@ def test_rayjob_trigger_with_delete_on_kill_false_deletes_nothing(kube: FakeKube
     )
     trigger = _deferred(operator, FakeTaskInstance())
     assert "cancel_on_kill" not in trigger.serialize()[1]
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert kube.get("RayJob", NS, trigger.name) is not None
     assert kube.calls("DELETE") == []
 
@@ -79,7 +62,9 @@ def test_killed_trigger_never_deletes_an_object_of_another_task(kube: FakeKubeAp
     kube.put_object("RayJob", _object("theirs", "another-task-key"))
     kube.put_object("RayJob", _object("unlabelled", None))
     for name in ("theirs", "unlabelled"):
-        _killed(RayJobTrigger(name, NS, "kuberay_default", stream_logs=False, cancel_on_kill=True, owner_key="mine"))
+        kill_as_a_user_would(
+            RayJobTrigger(name, NS, "kuberay_default", stream_logs=False, cancel_on_kill=True, owner_key="mine")
+        )
     assert kube.get("RayJob", NS, "theirs") is not None
     assert kube.get("RayJob", NS, "unlabelled") is not None
     assert kube.calls("DELETE") == []
@@ -90,7 +75,7 @@ def test_a_trigger_deferred_by_an_earlier_release_rebuilds_and_deletes_nothing(k
     old_kwargs = {"name": "old", "namespace": NS, "kuberay_conn_id": "kuberay_default", "deadline": None}
     trigger = RayJobTrigger(**old_kwargs, resync_interval=15.0, stream_logs=False, log_tail_lines=50)
     assert set(trigger.serialize()[1]) == {*old_kwargs, "resync_interval", "stream_logs", "log_tail_lines"}
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert kube.get("RayJob", NS, "old") is not None
 
 
@@ -100,11 +85,11 @@ def test_killed_cluster_trigger_deletes_the_unready_cluster_its_task_created(kub
     )
     assert isinstance(trigger, RayClusterReadyTrigger)
     assert kube.get("RayCluster", NS, trigger.name) is not None
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert kube.get("RayCluster", NS, trigger.name) is None
 
 
 def test_killed_cluster_trigger_leaves_a_shared_cluster(kube: FakeKubeApi) -> None:
     kube.put_object("RayCluster", _object("shared", None))
-    _killed(RayClusterReadyTrigger("shared", NS, "kuberay_default", cancel_on_kill=True, owner_key="mine"))
+    kill_as_a_user_would(RayClusterReadyTrigger("shared", NS, "kuberay_default", cancel_on_kill=True, owner_key="mine"))
     assert kube.get("RayCluster", NS, "shared") is not None

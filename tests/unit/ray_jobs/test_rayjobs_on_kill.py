@@ -6,7 +6,6 @@ new job under a new submission id only with ``reattach_on_clear=False``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, cast
 
 import pytest
@@ -18,6 +17,7 @@ from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdent
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
 from tests.support.airflow_context import FakeTaskInstance
 from tests.support.fake_dashboard import FakeDashboard
+from tests.support.user_kill import kill_as_a_user_would
 
 
 class FakeTask:
@@ -44,27 +44,13 @@ def _deferred(fake: FakeDashboard, ti: FakeTaskInstance, **kwargs: Any) -> RayDa
     return trigger
 
 
-def _killed(trigger: RayDashboardJobTrigger) -> None:
-    """What the triggerer does on a user's action: cancel run() of the trigger rebuilt from its kwargs; on_kill()."""
-    rebuilt = RayDashboardJobTrigger(**trigger.serialize()[1])
-
-    async def run_then_kill() -> None:
-        waiting = asyncio.ensure_future(rebuilt.run().__anext__())
-        await asyncio.sleep(0.3)
-        waiting.cancel()
-        await asyncio.gather(waiting, return_exceptions=True)
-        await rebuilt.on_kill()
-
-    asyncio.run(run_then_kill())
-
-
 def test_killed_trigger_stops_the_job_its_task_submitted(fake_dashboard: FakeDashboard) -> None:
     ti = FakeTaskInstance()
     trigger = _deferred(fake_dashboard, ti)
     job = fake_dashboard.jobs[trigger.submission_id]
     assert job.metadata[TASK_KEY_METADATA] == TaskIdentity.from_context(_context(ti)).key
     job.status = "RUNNING"
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert job.status == "STOPPED"
 
 
@@ -72,7 +58,7 @@ def test_cancel_on_kill_false_leaves_the_job_running(fake_dashboard: FakeDashboa
     trigger = _deferred(fake_dashboard, FakeTaskInstance(), cancel_on_kill=False)
     assert "cancel_on_kill" not in trigger.serialize()[1]
     fake_dashboard.jobs[trigger.submission_id].status = "RUNNING"
-    _killed(trigger)
+    kill_as_a_user_would(trigger)
     assert fake_dashboard.jobs[trigger.submission_id].status == "RUNNING"
     assert [path for path in fake_dashboard.calls("POST") if path.endswith("/stop")] == []
 
@@ -84,7 +70,7 @@ def test_killed_trigger_never_stops_a_job_its_task_did_not_submit(fake_dashboard
         trigger = RayDashboardJobTrigger(
             submission_id=job.submission_id, dashboard_url=fake_dashboard.url, cancel_on_kill=True, owner_key="mine"
         )
-        _killed(trigger)
+        kill_as_a_user_would(trigger)
     assert (theirs.status, unmarked.status) == ("RUNNING", "RUNNING")
     assert [path for path in fake_dashboard.calls("POST") if path.endswith("/stop")] == []
 
