@@ -90,6 +90,7 @@ class LogPosition:
                 await XCom.aset(key=POSITION_XCOM_KEY, value=value, **self._where)
             except Exception as err:
                 self._warn("Could not record how much of Ray job %s's log was forwarded: %s", self.job_id, err)
+                self._ti = None  # said once; the log goes on without a recorded position
                 return
             self._saved = chars
 
