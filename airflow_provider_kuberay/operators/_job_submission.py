@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 
 TRY_METADATA_KEY = "airflow_try_number"
+# How long a cleared task waits for the clear's on_kill to stop the earlier try's job before adopting it.
+CLEAR_STOP_WAIT = 15.0
 
 
 class SubmitParameters(Protocol):
@@ -33,6 +36,7 @@ class SubmitParameters(Protocol):
     metadata: Mapping[str, str] | None
     submission_id: str | None
     reattach_on_clear: bool
+    cancel_on_kill: bool
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,15 @@ class JobSubmission:
     :param try_number: the Airflow try that submits, recorded in the job's metadata.
     :param owner_key: the key of the task instance that submits, recorded in the job's metadata
         (what a trigger checks before it stops the job).
+    :param killed_by_clear: a user cleared the task into this try and the trigger of the try before
+        stops that try's job (``cancel_on_kill``): a job of an earlier try still running is being stopped.
     """
 
     entrypoint: str
     submission_id: str
     try_number: int
     owner_key: str
+    killed_by_clear: bool = False
     runtime_env: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -94,6 +101,7 @@ class JobSubmission:
             submission_id=submission_id,
             try_number=identity.try_number,
             owner_key=identity.key,
+            killed_by_clear=identity.starts_a_clearing and operator.cancel_on_kill,
             runtime_env=runtime_env,
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},
@@ -107,6 +115,18 @@ class JobSubmission:
             metadata=self.metadata,
             **self.options,
         )
+
+    def _wait_for_the_clears_stop(self, hook: RayDashboardHook, existing: dict[str, Any]) -> dict[str, Any]:
+        """
+        The clear that started this try stops the earlier try's job (the trigger's ``on_kill``), which may
+        land just after this try starts: give it a moment instead of adopting a job about to stop. Without a
+        stop (Airflow before 3.3 has no trigger ``on_kill``) the job is adopted after the pause.
+        """
+        deadline = time.monotonic() + CLEAR_STOP_WAIT
+        while time.monotonic() < deadline and not judge_job(existing).terminal:
+            time.sleep(0.5)
+            existing = hook.get_job_info(self.submission_id)
+        return existing
 
     def submit_or_adopt(self, hook: RayDashboardHook, runtime_env: Mapping[str, Any]) -> str:
         """
@@ -122,8 +142,10 @@ class JobSubmission:
         except DuplicateSubmissionError:
             pass
         existing = hook.get_job_info(self.submission_id)
-        verdict = judge_job(existing)
         submitted_by = int((existing.get("metadata") or {}).get(TRY_METADATA_KEY) or 0)
+        if self.killed_by_clear and submitted_by < self.try_number and not judge_job(existing).terminal:
+            existing = self._wait_for_the_clears_stop(hook, existing)
+        verdict = judge_job(existing)
         if verdict.terminal and not verdict.succeeded and submitted_by < self.try_number:
             hook.delete_job(self.submission_id)
             self._submit(hook, runtime_env)

@@ -88,6 +88,7 @@ class TaskIdentity:
     :param run_id: the DAG run.
     :param map_index: the map index (-1 when not mapped).
     :param try_number: the try (1 for the first).
+    :param first_try: the try at which the task instance was last cleared (1 if never).
     :param clearing: 0: every try of the task instance shares one job (a cleared task adopts it, the
         default); else the try at which the task was last cleared, which scopes the job's name and
         submission id: a cleared task runs a new job, which its later retries adopt.
@@ -99,6 +100,12 @@ class TaskIdentity:
     map_index: int
     try_number: int
     clearing: int = 0
+    first_try: int = 1
+
+    @property
+    def starts_a_clearing(self) -> bool:
+        """Whether a user cleared the task instance into this try (it is not the first try, nor a retry)."""
+        return self.try_number > 1 and self.first_try == self.try_number
 
     @classmethod
     def from_context(cls, context: Context, *, reattach_on_clear: bool = True) -> TaskIdentity:
@@ -109,12 +116,11 @@ class TaskIdentity:
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
         try_number = int(ti.try_number or 1)
-        clearing = 0
-        if not reattach_on_clear:
-            task = context.get("task")
-            first = first_try_since_clear(try_number, getattr(ti, "max_tries", None), getattr(task, "retries", 0) or 0)
-            clearing = first if first > 1 else 0  # the first run keeps the usual names
-        return cls(ti.dag_id, ti.task_id, ti.run_id, map_index, try_number, clearing)
+        task = context.get("task")
+        first = first_try_since_clear(try_number, getattr(ti, "max_tries", None), getattr(task, "retries", 0) or 0)
+        # The first run keeps the usual names; each later clearing gets its own without reattach_on_clear.
+        clearing = first if first > 1 and not reattach_on_clear else 0
+        return cls(ti.dag_id, ti.task_id, ti.run_id, map_index, try_number, clearing, first)
 
     @property
     def key(self) -> str:

@@ -131,7 +131,7 @@ class RayDashboardJobTrigger(BaseTrigger):
         return RayDashboardAsyncHook(None, endpoint=endpoint)
 
     async def _follow(self, hook: RayDashboardAsyncHook) -> JobsApiEvent:
-        position = LogPosition(self.task_instance, self.submission_id, self.log.warning)
+        position = LogPosition(getattr(self, "task_instance", None), self.submission_id, self.log.warning)
         forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         if self.stream_logs:
             await position.resume(forwarder, self.log.info)

@@ -221,7 +221,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
             await asyncio.sleep(_FIND_POD_INTERVAL)
         job_id = job_info(self._latest).job_id
         if self._position is None:
-            self._position = LogPosition(self.task_instance, job_id, self.log.warning)
+            self._position = LogPosition(getattr(self, "task_instance", None), job_id, self.log.warning)
             await self._position.resume(self._forwarder, self.log.info)
         async with dashboard:
             await copy_job_log(

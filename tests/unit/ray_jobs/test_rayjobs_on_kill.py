@@ -6,6 +6,8 @@ new job under a new submission id only with ``reattach_on_clear=False``.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, cast
 
 import pytest
@@ -118,3 +120,29 @@ def test_a_resumed_forwarder_repeats_no_line_and_reports_its_position() -> None:
     forwarder.feed(log[forwarder.chars_fed :])
     assert lines == ["line 3", "line 4"]
     assert positions == [len("line 1\nline 2\nline 3\n"), len(log)]
+
+
+def test_a_cleared_try_waits_for_the_clears_stop_and_submits_the_job_again(fake_dashboard: FakeDashboard) -> None:
+    first = _deferred(fake_dashboard, FakeTaskInstance(try_number=1, max_tries=2)).submission_id
+    job = fake_dashboard.jobs[first]
+    job.status = "RUNNING"
+
+    def stopped_by_the_clears_on_kill() -> None:
+        job.status = "STOPPED"
+
+    # Cleared after try 1 (max_tries = 1 + retries): the clear's on_kill stops the job just after try 2 starts.
+    threading.Timer(1.0, stopped_by_the_clears_on_kill).start()
+    _deferred(fake_dashboard, FakeTaskInstance(try_number=2, max_tries=3))
+    resubmitted = fake_dashboard.jobs[first]
+    assert resubmitted is not job
+    assert resubmitted.metadata["airflow_try_number"] == "2"
+
+
+def test_a_retry_adopts_the_running_job_at_once(fake_dashboard: FakeDashboard) -> None:
+    first = _deferred(fake_dashboard, FakeTaskInstance(try_number=1, max_tries=2)).submission_id
+    job = fake_dashboard.jobs[first]
+    job.status = "RUNNING"
+    started = time.monotonic()
+    _deferred(fake_dashboard, FakeTaskInstance(try_number=2, max_tries=2))  # a retry, not a clear
+    assert time.monotonic() - started < 5
+    assert fake_dashboard.jobs[first] is job
