@@ -138,7 +138,12 @@ class KubeRayResourceTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """The user killed the deferred task: delete the object if this task created it."""
         if self.cancel_on_kill and self.owner_key:
-            await cancel_within(f"{self.kind} {self.namespace}/{self.name}", self._delete_if_owned, self.log)
+            await cancel_within(
+                f"{self.kind} {self.namespace}/{self.name}",
+                self._delete_if_owned,
+                self.log,
+                getattr(self, "task_instance", None),
+            )
 
     async def _delete_if_owned(self) -> bool:
         async with KubeRayAsyncHook(self.kuberay_conn_id) as hook:

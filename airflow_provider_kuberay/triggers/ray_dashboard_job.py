@@ -114,7 +114,9 @@ class RayDashboardJobTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """The user killed the deferred task: stop the job if this task submitted it and it still runs."""
         if self.cancel_on_kill and self.owner_key:
-            await cancel_within(f"Ray job {self.submission_id}", self._stop_if_owned, self.log)
+            await cancel_within(
+                f"Ray job {self.submission_id}", self._stop_if_owned, self.log, getattr(self, "task_instance", None)
+            )
 
     async def _stop_if_owned(self) -> bool:
         async with await self._dashboard() as hook:
