@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -10,7 +11,7 @@ from airflow_provider_kuberay.exceptions import DuplicateSubmissionError
 from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
 from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks import inputs
-from airflow_provider_kuberay.tasks.identity import TaskIdentity, check_submission_id
+from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, check_submission_id
 from airflow_provider_kuberay.tasks.results import ask_for_result
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 
 TRY_METADATA_KEY = "airflow_try_number"
+# How long a cleared task waits for the clear's on_kill to stop the earlier try's job before adopting it.
+CLEAR_STOP_WAIT = 15.0
 
 
 class SubmitParameters(Protocol):
@@ -32,6 +35,8 @@ class SubmitParameters(Protocol):
     entrypoint_resources: Mapping[str, float] | None
     metadata: Mapping[str, str] | None
     submission_id: str | None
+    reattach_on_clear: bool
+    cancel_on_kill: bool
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,17 @@ class JobSubmission:
 
     :param submission_id: the job's id, stable across the task's tries.
     :param try_number: the Airflow try that submits, recorded in the job's metadata.
+    :param owner_key: the key of the task instance that submits, recorded in the job's metadata
+        (what a trigger checks before it stops the job).
+    :param killed_by_clear: a user cleared the task into this try and the trigger of the try before
+        stops that try's job (``cancel_on_kill``): a job of an earlier try still running is being stopped.
     """
 
     entrypoint: str
     submission_id: str
     try_number: int
+    owner_key: str
+    killed_by_clear: bool = False
     runtime_env: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +73,7 @@ class JobSubmission:
         entrypoint = operator.entrypoint
         if not isinstance(entrypoint, str) or not entrypoint.strip():
             raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
-        identity = TaskIdentity.from_context(context)
+        identity = TaskIdentity.from_context(context, reattach_on_clear=operator.reattach_on_clear)
         submission_id = (
             check_submission_id(operator.submission_id) if operator.submission_id else identity.submission_id
         )
@@ -73,6 +84,7 @@ class JobSubmission:
                 "airflow_task_id": identity.task_id,
                 "airflow_run_id": identity.run_id,
                 TRY_METADATA_KEY: str(identity.try_number),
+                TASK_KEY_METADATA: identity.key,
             }
         )
         options = {
@@ -88,6 +100,8 @@ class JobSubmission:
             entrypoint=entrypoint,
             submission_id=submission_id,
             try_number=identity.try_number,
+            owner_key=identity.key,
+            killed_by_clear=identity.starts_a_clearing and operator.cancel_on_kill,
             runtime_env=runtime_env,
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},
@@ -101,6 +115,18 @@ class JobSubmission:
             metadata=self.metadata,
             **self.options,
         )
+
+    def _wait_for_the_clears_stop(self, hook: RayDashboardHook, existing: dict[str, Any]) -> dict[str, Any]:
+        """
+        The clear that started this try stops the earlier try's job (the trigger's ``on_kill``), which may
+        land just after this try starts: give it a moment instead of adopting a job about to stop. Without a
+        stop (Airflow before 3.3 has no trigger ``on_kill``) the job is adopted after the pause.
+        """
+        deadline = time.monotonic() + CLEAR_STOP_WAIT
+        while time.monotonic() < deadline and not judge_job(existing).terminal:
+            time.sleep(0.5)
+            existing = hook.get_job_info(self.submission_id)
+        return existing
 
     def submit_or_adopt(self, hook: RayDashboardHook, runtime_env: Mapping[str, Any]) -> str:
         """
@@ -116,8 +142,10 @@ class JobSubmission:
         except DuplicateSubmissionError:
             pass
         existing = hook.get_job_info(self.submission_id)
-        verdict = judge_job(existing)
         submitted_by = int((existing.get("metadata") or {}).get(TRY_METADATA_KEY) or 0)
+        if self.killed_by_clear and submitted_by < self.try_number and not judge_job(existing).terminal:
+            existing = self._wait_for_the_clears_stop(hook, existing)
+        verdict = judge_job(existing)
         if verdict.terminal and not verdict.succeeded and submitted_by < self.try_number:
             hook.delete_job(self.submission_id)
             self._submit(hook, runtime_env)

@@ -49,7 +49,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
     :param fail_fast: fail on ReplicaFailure or unschedulable pods instead of waiting.
     :param unschedulable_grace: seconds pods may stay unschedulable (e.g. for a node autoscaler).
     :param resync_interval: seconds between re-reads besides the shared watch.
-    :param delete_on_failure: delete the cluster this task created if it never became ready.
+    :param delete_on_failure: delete the cluster this task created if it never became ready: it failed,
+        timed out, or the task was killed while waiting (deferred: a user marked it failed or succeeded
+        or cleared it, Airflow 3.3+ calls the trigger's ``on_kill``). Never a cluster this task did not create.
     """
 
     template_fields: Sequence[str] = (
@@ -182,14 +184,16 @@ class KubeRayCreateClusterOperator(BaseOperator):
         context["ti"].xcom_push(key="namespace", value=namespace)
         if not self.wait_until_ready:
             return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
-        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date))
+        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date), owner_key=identity.key)
         self._waiting = (identity, name, namespace)
         # Kept when the wait raises: Airflow calls on_kill after execution_timeout's exception left execute.
         result = self._finish(context, wait_with(self, trigger))
         self._waiting = None
         return result
 
-    def _trigger(self, name: str, namespace: str, deadline: float | None) -> RayClusterReadyTrigger:
+    def _trigger(
+        self, name: str, namespace: str, deadline: float | None, owner_key: str | None
+    ) -> RayClusterReadyTrigger:
         from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 
         return RayClusterReadyTrigger(
@@ -200,6 +204,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
             resync_interval=self.resync_interval,
             fail_fast=self.fail_fast,
             unschedulable_grace=self.unschedulable_grace,
+            # Killed while deferred (mark failed, clear): the trigger deletes the unready cluster, if this task's.
+            cancel_on_kill=self.delete_on_failure,
+            owner_key=owner_key,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

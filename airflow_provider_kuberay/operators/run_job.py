@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
-from airflow_provider_kuberay.tasks.inputs import check_positive
+from airflow_provider_kuberay.tasks.inputs import check_positive, check_reattach_on_clear
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -101,7 +101,12 @@ class KubeRayRunJobOperator(BaseOperator):
     :param log_tail_lines: how many last log lines a failure message carries.
     :param delete_on_kill: delete the RayJob this task created when the task is killed or times out
         (``execution_timeout``, a deferral timeout, or a KubeRay deadline such as ``activeDeadlineSeconds``,
-        after which KubeRay would leave the Ray job running); KubeRay then stops its Ray job.
+        after which KubeRay would leave the Ray job running); KubeRay then stops its Ray job. Deferred, the
+        same when a user marks the task failed or succeeded or clears it (Airflow 3.3+ calls the trigger's
+        ``on_kill``). A RayJob without this task instance's label is never deleted.
+    :param reattach_on_clear: a cleared task follows the RayJob its task instance created before
+        (the default, resumable); ``False``: a cleared task creates a new RayJob under a new name,
+        which its own later retries adopt. Only for the derived name.
     :param return_result: return the value the entrypoint emits with
         :func:`airflow_provider_kuberay.result.emit` instead of the summary; a job that emits none
         fails the task.
@@ -169,9 +174,11 @@ class KubeRayRunJobOperator(BaseOperator):
         log_tail_lines: int = 50,
         delete_on_kill: bool = True,
         return_result: bool = False,
+        reattach_on_clear: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_reattach_on_clear(reattach_on_clear, name, "name")
         if cluster is not None and cluster_name:
             raise ValueError("give either cluster (a new cluster) or cluster_name (an existing one), not both")
         check_positive("resync_interval", resync_interval)
@@ -209,6 +216,7 @@ class KubeRayRunJobOperator(BaseOperator):
         self.log_tail_lines = log_tail_lines
         self.delete_on_kill = delete_on_kill
         self.return_result = return_result
+        self.reattach_on_clear = reattach_on_clear
         # Only for on_kill within the same process; never read after a deferral.
         self._created: tuple[str, str] | None = None
 
@@ -318,7 +326,7 @@ class KubeRayRunJobOperator(BaseOperator):
         self._link_running_job(context, hook, name, namespace)
         if not self.wait_for_completion:
             return name
-        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date))
+        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date), owner_key=identity.key)
         return self._finish(context, wait_with(self, trigger))
 
     def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:
@@ -337,11 +345,11 @@ class KubeRayRunJobOperator(BaseOperator):
         """The task instance, and the name and namespace of its RayJob."""
         from airflow_provider_kuberay.tasks.identity import TaskIdentity
 
-        identity = TaskIdentity.from_context(context)
+        identity = TaskIdentity.from_context(context, reattach_on_clear=self.reattach_on_clear)
         name = self.name or identity.resource_name("RayJob")
         return identity, name, self.hook().namespace_or_default(self.namespace)
 
-    def _trigger(self, name: str, namespace: str, deadline: float | None) -> RayJobTrigger:
+    def _trigger(self, name: str, namespace: str, deadline: float | None, owner_key: str | None) -> RayJobTrigger:
         from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 
         return RayJobTrigger(
@@ -352,6 +360,8 @@ class KubeRayRunJobOperator(BaseOperator):
             resync_interval=self.resync_interval,
             stream_logs=self.stream_logs,
             log_tail_lines=self.log_tail_lines,
+            cancel_on_kill=self.delete_on_kill,
+            owner_key=owner_key,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

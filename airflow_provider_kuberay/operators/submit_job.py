@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
-from airflow_provider_kuberay.tasks.inputs import check_positive
+from airflow_provider_kuberay.tasks.inputs import check_positive, check_reattach_on_clear
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,6 +60,12 @@ class KubeRaySubmitJobOperator(BaseOperator):
     :param return_result: return the value the entrypoint emits with
         :func:`airflow_provider_kuberay.result.emit` instead of the submission id; a job that
         emits none fails the task.
+    :param cancel_on_kill: stop the job this task submitted when the task is killed: in the worker,
+        or, deferred, when a user marks it failed or succeeded or clears it (Airflow 3.3+ calls the
+        trigger's ``on_kill``). A job this task did not submit is never stopped.
+    :param reattach_on_clear: a cleared task follows the job its task instance submitted before
+        (the default, resumable); ``False``: a cleared task submits a new job under a new submission
+        id, which its own later retries adopt. Only for the derived submission id.
     """
 
     template_fields: Sequence[str] = (
@@ -98,9 +104,12 @@ class KubeRaySubmitJobOperator(BaseOperator):
         stream_logs: bool = True,
         log_tail_lines: int = 50,
         return_result: bool = False,
+        cancel_on_kill: bool = True,
+        reattach_on_clear: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_reattach_on_clear(reattach_on_clear, submission_id, "submission_id")
         check_positive("entrypoint_num_cpus", entrypoint_num_cpus, allow_zero=True)
         check_positive("entrypoint_num_gpus", entrypoint_num_gpus, allow_zero=True)
         check_positive("entrypoint_memory", entrypoint_memory, allow_zero=True, integer=True)
@@ -125,6 +134,8 @@ class KubeRaySubmitJobOperator(BaseOperator):
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
         self.return_result = return_result
+        self.cancel_on_kill = cancel_on_kill
+        self.reattach_on_clear = reattach_on_clear
         # Only for on_kill within the same process; never read after a deferral.
         self._submitted_id: str | None = None
 
@@ -157,10 +168,12 @@ class KubeRaySubmitJobOperator(BaseOperator):
         publish_links(self, context["ti"], hook.endpoint.url, submission.submission_id)
         if not self.wait_for_completion:
             return submission.submission_id
-        trigger = self._trigger(submission.submission_id, wait_deadline(self, context["ti"].start_date))
+        trigger = self._trigger(
+            submission.submission_id, wait_deadline(self, context["ti"].start_date), submission.owner_key
+        )
         return self._finish(context, wait_with(self, trigger))
 
-    def _trigger(self, submission_id: str, deadline: float | None) -> RayDashboardJobTrigger:
+    def _trigger(self, submission_id: str, deadline: float | None, owner_key: str) -> RayDashboardJobTrigger:
         from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
 
         return RayDashboardJobTrigger(
@@ -170,6 +183,8 @@ class KubeRaySubmitJobOperator(BaseOperator):
             stream_logs=self.stream_logs,
             log_tail_lines=self.log_tail_lines,
             deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
+            owner_key=owner_key,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
@@ -207,5 +222,5 @@ class KubeRaySubmitJobOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Stop the job this task submitted (and nothing else)."""
-        if self._submitted_id:
+        if self._submitted_id and self.cancel_on_kill:
             self._stop(self._submitted_id)

@@ -121,3 +121,12 @@ def renamed_spec_error(err: Exception, field: str) -> Exception:
         return err
     path = field if err.path.startswith("<") else f"{field} ({err.path})"
     return SpecValidationError(path, err.problem, err.allowed)
+
+
+def check_reattach_on_clear(reattach_on_clear: bool, explicit_id: str | None, field: str) -> None:
+    """A new job per clearing needs the derived name: an explicit one would be adopted after a clear."""
+    if not reattach_on_clear and explicit_id:
+        raise ValueError(
+            f"reattach_on_clear=False needs the derived {field}: with an explicit {field} a cleared task "
+            f"would find its earlier job again (leave {field} unset, or template the try number into it)"
+        )

@@ -12,6 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_kuberay.exceptions import KubeRayApiError
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.status.verdict import QUEUED, Verdict
+from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within, owned
 from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
 
@@ -30,13 +31,18 @@ class KubeRayResourceTrigger(BaseTrigger):
     Wait for a condition on one KubeRay object, fed by the process-wide shared watch of its kind and
     namespace, re-reading the object every ``resync_interval`` seconds in case the watch is late
     (while the shared watch is live, it re-lists the kind itself: one request for all triggers).
-    It never deletes or changes anything.
+    While it waits it never deletes or changes anything; when a user kills the deferred task
+    (Airflow 3.3+ ``on_kill``), it deletes the object only with ``cancel_on_kill`` and only if the
+    object carries ``owner_key``, the key of the task instance that created it.
 
     :param name: the object's name.
     :param namespace: its namespace.
     :param kuberay_conn_id: id of a ``kuberay`` connection.
     :param deadline: Unix time after which a ``timeout`` event is sent.
     :param resync_interval: seconds between re-reads when no watch event arrives.
+    :param cancel_on_kill: delete the object when a user kills the deferred task (mark failed, clear).
+    :param owner_key: the task-instance key (label) of the task that created the object; an object
+        without it is never deleted.
     """
 
     event_class: ClassVar[type[ResourceEvent]]
@@ -48,6 +54,8 @@ class KubeRayResourceTrigger(BaseTrigger):
         kuberay_conn_id: str | None = None,
         deadline: float | None = None,
         resync_interval: float = 15.0,
+        cancel_on_kill: bool = False,
+        owner_key: str | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -55,6 +63,8 @@ class KubeRayResourceTrigger(BaseTrigger):
         self.kuberay_conn_id = kuberay_conn_id
         self.deadline = deadline
         self.resync_interval = resync_interval
+        self.cancel_on_kill = cancel_on_kill
+        self.owner_key = owner_key
         self._hold = ""
 
     @property
@@ -71,6 +81,7 @@ class KubeRayResourceTrigger(BaseTrigger):
             "kuberay_conn_id": self.kuberay_conn_id,
             "deadline": self.deadline,
             "resync_interval": self.resync_interval,
+            **cancel_arguments(self.cancel_on_kill, self.owner_key),
         }
 
     def event(self, outcome: Outcome, **details: Any) -> ResourceEvent:
@@ -123,6 +134,22 @@ class KubeRayResourceTrigger(BaseTrigger):
                 obj = None if event_type == "DELETED" else changed
         finally:
             await self.stopped()
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task: delete the object if this task created it."""
+        if self.cancel_on_kill and self.owner_key:
+            await cancel_within(
+                f"{self.kind} {self.namespace}/{self.name}",
+                self._delete_if_owned,
+                self.log,
+                getattr(self, "task_instance", None),
+            )
+
+    async def _delete_if_owned(self) -> bool:
+        async with KubeRayAsyncHook(self.kuberay_conn_id) as hook:
+            if not owned(await hook.find_object(self.kind, self.name, self.namespace), self.owner_key):
+                return False
+            return await hook.delete_object(self.kind, self.name, self.namespace)
 
     def note_hold(self, verdict: Verdict) -> None:
         """Say in the task log, once each time it starts, that the object waits for Kueue (and in which queue)."""

@@ -15,8 +15,11 @@ from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status.jobs_api import JobsApiVerdict, judge_job
+from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA
 from airflow_provider_kuberay.triggers._job_log import copy_job_log
+from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within
 from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
+from airflow_provider_kuberay.triggers.log_position import LogPosition
 
 
 def _utc(timestamp: float | None) -> str:
@@ -29,7 +32,12 @@ class RayDashboardJobTrigger(BaseTrigger):
 
     It polls the job's status and, at the same time, streams the job's log into the task log.
     The event carries the outcome, Ray's status and message, and the log's last lines when the
-    job did not succeed. It deletes or stops nothing, ever: the task decides.
+    job did not succeed. While it waits it stops nothing: the task decides. When a user kills the
+    deferred task (Airflow 3.3+ ``on_kill``: mark failed, mark success, clear), it stops the job
+    only with ``cancel_on_kill`` and only if the job's metadata carries ``owner_key``.
+
+    How much of the log the task log holds is kept in an XCom of the task (:class:`LogPosition`):
+    a trigger that another triggerer takes over continues the log there, repeating no line.
 
     :param submission_id: the job's submission id.
     :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection (may be ``None`` with a URL).
@@ -42,6 +50,9 @@ class RayDashboardJobTrigger(BaseTrigger):
         to use, reached through the ``kuberay`` connection ``kuberay_conn_id``.
     :param namespace: the RayCluster's namespace.
     :param kuberay_conn_id: id of a ``kuberay`` connection.
+    :param cancel_on_kill: stop the job when a user kills the deferred task.
+    :param owner_key: the key of the task instance that submitted the job (its ``airflow_task_key``
+        metadata); a job without it is never stopped.
     """
 
     def __init__(
@@ -56,6 +67,8 @@ class RayDashboardJobTrigger(BaseTrigger):
         cluster_name: str | None = None,
         namespace: str | None = None,
         kuberay_conn_id: str | None = None,
+        cancel_on_kill: bool = False,
+        owner_key: str | None = None,
     ) -> None:
         super().__init__()
         self.submission_id = submission_id
@@ -68,6 +81,8 @@ class RayDashboardJobTrigger(BaseTrigger):
         self.cluster_name = cluster_name
         self.namespace = namespace
         self.kuberay_conn_id = kuberay_conn_id
+        self.cancel_on_kill = cancel_on_kill
+        self.owner_key = owner_key
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -83,6 +98,7 @@ class RayDashboardJobTrigger(BaseTrigger):
                 "cluster_name": self.cluster_name,
                 "namespace": self.namespace,
                 "kuberay_conn_id": self.kuberay_conn_id,
+                **cancel_arguments(self.cancel_on_kill, self.owner_key),
             },
         )
 
@@ -95,6 +111,20 @@ class RayDashboardJobTrigger(BaseTrigger):
             event = JobsApiEvent(submission_id=self.submission_id, outcome=Outcome.ERROR, message=str(err))
         yield TriggerEvent(event.to_payload())
 
+    async def on_kill(self) -> None:
+        """The user killed the deferred task: stop the job if this task submitted it and it still runs."""
+        if self.cancel_on_kill and self.owner_key:
+            await cancel_within(
+                f"Ray job {self.submission_id}", self._stop_if_owned, self.log, getattr(self, "task_instance", None)
+            )
+
+    async def _stop_if_owned(self) -> bool:
+        async with await self._dashboard() as hook:
+            info = await hook.get_job_info(self.submission_id)
+            if (info.get("metadata") or {}).get(TASK_KEY_METADATA) != self.owner_key or judge_job(info).terminal:
+                return False
+            return await hook.stop_job(self.submission_id)
+
     async def _dashboard(self) -> RayDashboardAsyncHook:
         if not self.cluster_name:
             return RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
@@ -103,7 +133,10 @@ class RayDashboardJobTrigger(BaseTrigger):
         return RayDashboardAsyncHook(None, endpoint=endpoint)
 
     async def _follow(self, hook: RayDashboardAsyncHook) -> JobsApiEvent:
+        position = LogPosition(getattr(self, "task_instance", None), self.submission_id, self.log.warning)
         forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
+        if self.stream_logs:
+            await position.resume(forwarder, self.log.info)
         streamer = asyncio.create_task(self._stream_logs(hook, forwarder)) if self.stream_logs else None
         try:
             verdict = await self._wait_until_terminal(hook)
@@ -117,6 +150,7 @@ class RayDashboardJobTrigger(BaseTrigger):
             # What the stream had not delivered yet comes from the log itself, at once.
             forwarder.feed(full_log[forwarder.chars_fed :])
             forwarder.flush()
+        await position.close()
         if verdict is None:
             return JobsApiEvent(
                 submission_id=self.submission_id,

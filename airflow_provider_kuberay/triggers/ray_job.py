@@ -14,6 +14,7 @@ from airflow_provider_kuberay.status import job_info, job_verdict
 from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS, copy_job_log
 from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent, ResourceEvent
 from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
+from airflow_provider_kuberay.triggers.log_position import LogPosition
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
@@ -34,7 +35,10 @@ class RayJobTrigger(KubeRayResourceTrigger):
 
     While it waits, the job's output goes to the task log, followed through the Ray dashboard
     (about 0.1 s behind the job) and, in K8sJobMode when the dashboard cannot be reached, through
-    the submitter pod's log.
+    the submitter pod's log. How much of the dashboard's log the task log holds is kept in an XCom of
+    the task (:class:`LogPosition`): a trigger that another triggerer takes over continues there.
+    When a user kills the deferred task (Airflow 3.3+ ``on_kill``), it deletes the RayJob only with
+    ``cancel_on_kill`` and only if the RayJob carries ``owner_key`` (see the base class).
 
     :param stream_logs: copy the job's output into the task log.
     :param log_tail_lines: how many last log lines a failure event carries.
@@ -50,6 +54,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
         self._forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         self._from_submitter = False
         self._latest: dict[str, Any] = {}
+        self._position: LogPosition | None = None
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "stream_logs": self.stream_logs, "log_tail_lines": self.log_tail_lines}
@@ -64,6 +69,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
             self._streamer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._streamer
+        if self._position is not None:
+            await self._position.close()
 
     async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         self._latest = obj
@@ -212,10 +219,14 @@ class RayJobTrigger(KubeRayResourceTrigger):
             if job_verdict(self._latest).terminal:
                 return
             await asyncio.sleep(_FIND_POD_INTERVAL)
+        job_id = job_info(self._latest).job_id
+        if self._position is None:
+            self._position = LogPosition(getattr(self, "task_instance", None), job_id, self.log.warning)
+            await self._position.resume(self._forwarder, self.log.info)
         async with dashboard:
             await copy_job_log(
                 dashboard,
-                job_info(self._latest).job_id,
+                job_id,
                 self._forwarder,
                 self.log.warning,
                 fail_before_first_chunk=fail_before_first_chunk,

@@ -79,6 +79,16 @@ class AirflowRest:
         content = self.get(path, params={"full_content": "true"}, headers={"Accept": "application/json"})["content"]
         return "\n".join(str(entry.get("event", "")) if isinstance(entry, dict) else str(entry) for entry in content)
 
+    def mark_task(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        """Set a task instance's state, as a user does with "Mark as failed/success"."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        self.request("PATCH", path, json={"new_state": state})
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clear one task instance (whatever its state), as a user does with "Clear"."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "only_failed": False}
+        self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.get(path, params={"deserialize": "true"})["value"]

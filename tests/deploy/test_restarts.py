@@ -13,31 +13,11 @@ import pytest
 
 from tests.deploy.deployment import AirflowDeployment
 from tests.deploy.rest import wait_until
-from tests.deploy.runs import LINES_DAG, LINES_TASK, RUN_TIMEOUT, job_lines
+from tests.deploy.runs import DEFER_TIMEOUT, LINES_DAG, LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
 
 pytestmark = [pytest.mark.deploy, pytest.mark.ray]
 
-DEFER_TIMEOUT = 180.0
 RESTART_LINES = 20
-
-
-def _start_deferred_run(
-    deployment: AirflowDeployment, lines: int, interval: float, release_file: Path | None = None
-) -> str:
-    """
-    Trigger a run and return once its task is deferred and the trigger has forwarded the job's
-    first lines: the trigger runs, and the job is mid-way (it ends only once ``release_file`` exists).
-    """
-    rest = deployment.rest
-    conf = {"lines": lines, "interval": interval, "release_file": str(release_file or "")}
-    run_id = rest.trigger(LINES_DAG, conf)
-    rest.wait_for_task_state(LINES_DAG, run_id, LINES_TASK, "deferred", DEFER_TIMEOUT)
-    wait_until(
-        lambda: "deploy-line 003/" in rest.task_log(LINES_DAG, run_id, LINES_TASK),
-        DEFER_TIMEOUT,
-        "the job's first lines in the task log",
-    )
-    return run_id
 
 
 def _assert_every_line_in_log(deployment: AirflowDeployment, run_id: str, lines: int) -> str:
@@ -53,7 +33,7 @@ def test_scheduler_killed_mid_run_and_restarted_the_run_completes(
 ) -> None:
     rest = deployment.rest
     release = tmp_path / "release"
-    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
+    run_id = start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
     deployment.kill_component("scheduler")
     try:
         assert not deployment.components["scheduler"].pids(), "the scheduler survived SIGKILL"
@@ -78,7 +58,7 @@ def test_api_server_restart_loses_nothing(deployment: AirflowDeployment, tmp_pat
     rest = deployment.rest
     before_runs = _runs(deployment)
     release = tmp_path / "release"
-    run_id = _start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
+    run_id = start_deferred_run(deployment, lines=RESTART_LINES, interval=0.5, release_file=release)
     token = rest.token
     deployment.stop_component("api-server")
     deployment.start_component("api-server")
@@ -115,7 +95,7 @@ TAKEOVER_LINES = 40
 def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
     """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
     rest = deployment.rest
-    run_id = _start_deferred_run(deployment, lines=TAKEOVER_LINES, interval=0.5)
+    run_id = start_deferred_run(deployment, lines=TAKEOVER_LINES, interval=0.5)
     # The trigger runs and has forwarded some lines: kill its triggerer mid-job.
     ti = rest.task_instance(LINES_DAG, run_id, LINES_TASK)
     assert ti["triggerer_job"], ti
@@ -148,12 +128,6 @@ def test_killed_triggerers_jobs_api_trigger_is_taken_over_and_the_task_ends_corr
     assert not missing, f"job lines missing from the task log: {missing}\n{takeover.log}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15: the trigger that takes over replays the job log from the start (the forwarded "
-    "position does not survive the trigger), so lines written before the kill appear twice; the "
-    "provider change that fixes it turns this into a pass",
-)
 def test_killed_triggerers_job_lines_appear_once_in_the_task_log(triggerer_takeover: Takeover) -> None:
     log_lines = triggerer_takeover.log.splitlines()
     twice = {line: n for line in job_lines(TAKEOVER_LINES) if (n := sum(line in entry for entry in log_lines)) > 1}

@@ -19,6 +19,8 @@ class FakeTaskInstance:
     run_id: str = "manual__2026-01-01T00:00:00+00:00"
     map_index: int = -1
     try_number: int = 1
+    # What Airflow sets to try_number + retries when it clears the task instance (None: not known).
+    max_tries: int | None = None
     start_date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     xcoms: dict[str, Any] = field(default_factory=dict)
 
