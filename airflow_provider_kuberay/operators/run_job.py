@@ -285,9 +285,13 @@ class KubeRayRunJobOperator(BaseOperator):
             overrides=self.job_overrides,
             suspend=meta.suspend,
         )
-        return ray_job_body(
+        body = ray_job_body(
             name, spec, namespace=namespace, labels={**meta.labels, **labels}, annotations=meta.annotations
         )
+        if self.submission_mode == INTERACTIVE_MODE and body["spec"].get("jobId"):
+            # KubeRay would leave Waiting at once and follow a job nobody submitted.
+            raise ValueError("spec.jobId must not be set in InteractiveMode: the task sets it once it has submitted")
+        return body
 
     def _shutdown_after_job_finishes(self) -> bool | None:
         """

@@ -166,6 +166,7 @@ def test_deferred_the_task_waits_for_waiting_then_submits_and_defers_again(
     [
         ({"entrypoint": " "}, "entrypoint"),
         ({"runtime_env": {"working_dir": "/no/such/dir"}}, "runtime_env.working_dir"),
+        ({"job_overrides": {"jobId": "mine"}}, "spec.jobId"),
     ],
 )
 def test_bad_interactive_input_fails_before_any_api_call(
