@@ -47,7 +47,8 @@ def test_extra_environment_and_a_token_are_given_explicitly_never_inherited(monk
     token = LocalRayHead(auth_token="t" * 32)
     try:
         env = plain.environment()
-        assert "RAY_AUTH_MODE" not in env and "RAY_AUTH_TOKEN" not in env
+        assert "RAY_AUTH_MODE" not in env
+        assert "RAY_AUTH_TOKEN" not in env
         assert env["RAY_agent_register_timeout_ms"] == "120000"
         assert {key: token.environment()[key] for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")} == {
             "RAY_AUTH_MODE": "token",
