@@ -82,6 +82,8 @@ def test_a_wrong_or_missing_token_fails_the_task_naming_the_cause(
 
 
 def test_the_proxy_header_carries_the_token_too(token_ray_head: Any) -> None:
-    endpoint = with_ray_token(DashboardEndpoint(url=token_ray_head.dashboard_url), token_ray_head.auth_token, True)
+    endpoint = with_ray_token(
+        DashboardEndpoint(url=token_ray_head.dashboard_url), token_ray_head.auth_token, through_proxy=True
+    )
     assert "X-Ray-Authorization" in endpoint.headers
     assert isinstance(RayDashboardHook(None, endpoint=endpoint).list_jobs(), list)
