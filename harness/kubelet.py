@@ -284,6 +284,9 @@ class Kubelet:
                 env[e.name] = e.value
             elif e.value_from is not None and e.value_from.field_ref is not None:
                 env[e.name] = field_values.get(e.value_from.field_ref.field_path, "")
+            elif e.value_from is not None and e.value_from.secret_key_ref is not None:
+                # As a real kubelet does: e.g. KubeRay's RAY_AUTH_TOKEN from a token-auth cluster's Secret.
+                env[e.name] = self._secret_value(pod.metadata.namespace, e.value_from.secret_key_ref)
         if "RAY_DASHBOARD_ADDRESS" in env:
             url = self._rewrite("http://" + env["RAY_DASHBOARD_ADDRESS"])
             env["RAY_DASHBOARD_ADDRESS"] = url.removeprefix("http://")
@@ -291,6 +294,22 @@ class Kubelet:
         for k in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
             env.pop(k, None)
         return env
+
+    def _secret_value(self, namespace: str, ref: Any) -> str:
+        """The value of a ``secretKeyRef`` ("" when an optional Secret or key is missing, like a kubelet)."""
+        import base64
+
+        try:
+            data = self.core.read_namespaced_secret(ref.name, namespace).data or {}
+        except client.ApiException as err:
+            if err.status == 404 and ref.optional:
+                return ""
+            raise
+        if ref.key not in data:
+            if ref.optional:
+                return ""
+            raise KeyError(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+        return base64.b64decode(data[ref.key]).decode()
 
     def _spawn(self, pod: Any, run: Running) -> None:
         c = pod.spec.containers[0]
