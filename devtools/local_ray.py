@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -141,6 +141,10 @@ class LocalRayHead:
     :param on_spawn: called with the head's PID and temp dir the moment it is spawned.
     :param attempts: how often to spawn the head when ``ray start`` exits (on a loaded machine the
         raylet can miss Ray's own startup deadline).
+    :param extra_env: variables added to the head's clean environment (and so its jobs'); the
+        caller's own environment never reaches the head.
+    :param auth_token: start the head with Ray token authentication (``RAY_AUTH_MODE=token``,
+        ``RAY_AUTH_TOKEN``); the readiness probe sends it.
     """
 
     def __init__(
@@ -155,6 +159,8 @@ class LocalRayHead:
         guard: bool = True,
         on_spawn: Callable[[int, Path], None] | None = None,
         attempts: int = 2,
+        extra_env: Mapping[str, str] | None = None,
+        auth_token: str | None = None,
     ) -> None:
         self.num_cpus = num_cpus
         self._own_workdir = workdir is None
@@ -166,6 +172,8 @@ class LocalRayHead:
         self._guard_wanted = guard
         self._on_spawn = on_spawn
         self._attempts = attempts
+        self._extra_env = dict(extra_env or {})
+        self.auth_token = auth_token
         self.gcs_port, self.dashboard_port, *rest = free_ports(9)
         # Ray's fixed default ports (52365, ...) would collide with any other head on the machine.
         self._ports = dict(
@@ -208,7 +216,16 @@ class LocalRayHead:
         shim = loopback_shim()
         if shim is not None:
             env["LD_PRELOAD"] = " ".join(filter(None, [str(shim), env.get("LD_PRELOAD", "")]))
+        env.update(self._extra_env)
+        if self.auth_token is not None:
+            # The environment variable, not RAY_AUTH_TOKEN_PATH: with a token file, Ray 2.60's raylet
+            # gave up waiting for its dashboard agent (seen on every start), with the variable it runs.
+            env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.auth_token})
         return env
+
+    def _headers(self) -> dict[str, str]:
+        """What the launcher's own requests to the dashboard carry (the token of a token head)."""
+        return {"Authorization": f"Bearer {self.auth_token}"} if self.auth_token is not None else {}
 
     def start(self, timeout: float = 180.0) -> LocalRayHead:
         """Spawn the head and wait until it runs a job (and Serve answers, if asked for)."""
@@ -273,15 +290,16 @@ class LocalRayHead:
             try:
                 if not submitted:
                     body = json.dumps({"entrypoint": "true", "submission_id": probe}).encode()
-                    headers = {"Content-Type": "application/json"}
+                    headers = {"Content-Type": "application/json", **self._headers()}
                     request = urllib.request.Request(self.dashboard_url + "/api/jobs/", data=body, headers=headers)
                     status, text = _call(request, timeout=60)
                     # A submit that timed out on our side may still have gone through.
                     submitted = status == 200 or "already exists" in text
                 else:
-                    status, text = _call(f"{self.dashboard_url}/api/jobs/{probe}", timeout=5)
+                    job_url = f"{self.dashboard_url}/api/jobs/{probe}"
+                    status, text = _call(urllib.request.Request(job_url, headers=self._headers()), timeout=5)
                     if status == 200 and json.loads(text)["status"] == "SUCCEEDED":
-                        _call(urllib.request.Request(f"{self.dashboard_url}/api/jobs/{probe}", method="DELETE"), 10)
+                        _call(urllib.request.Request(job_url, headers=self._headers(), method="DELETE"), 10)
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass

@@ -85,7 +85,24 @@ class Kubelet:
                 "KUBERNETES_PORT": f"tcp://{self.net.gateway}:{API_PORT}",
                 "RAY_USAGE_STATS_ENABLED": "0",
             },
+            secret=self._secret_value,
         )
+
+    def _secret_value(self, namespace: str, ref: Any) -> str:
+        """A ``secretKeyRef``'s value ("" when an optional Secret or key is missing, like a kubelet)."""
+        import base64
+
+        try:
+            data = self.core.read_namespaced_secret(ref.name, namespace).data or {}
+        except ApiException as err:
+            if err.status == 404 and ref.optional:
+                return ""
+            raise
+        if ref.key not in data:
+            if ref.optional:
+                return ""
+            raise KeyError(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+        return base64.b64decode(data[ref.key]).decode()
 
     # --- what the agent's proxy asks -----------------------------------------------------------
 

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,18 @@ class Sandbox:
 class Runtime:
     """Starts, watches, restarts, probes and stops the containers of real pods."""
 
-    def __init__(self, *, node: str, bin_dir: Path, log_dir: Path, pod_dir: Path, image_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        node: str,
+        bin_dir: Path,
+        log_dir: Path,
+        pod_dir: Path,
+        image_env: dict[str, str],
+        secret: Callable[[str, Any], str],
+    ) -> None:
         self.node = node
+        self.secret = secret  # reads a secretKeyRef's value from the API server
         self.bin_dir = bin_dir
         self.log_dir = log_dir
         self.pod_dir = pod_dir
@@ -159,7 +170,7 @@ class Runtime:
         # The test session's process tag, so a pod's process left alive is found as the session's own.
         if "KUBERAY_TEST_PROCESS_TAG" in os.environ:
             extra["KUBERAY_TEST_PROCESS_TAG"] = os.environ["KUBERAY_TEST_PROCESS_TAG"]
-        return podspec.container_env(box.pod, c.spec, box.ip, self.node, base, extra)
+        return podspec.container_env(box.pod, c.spec, box.ip, self.node, base, extra, self.secret)
 
     def _binds(self, box: Sandbox, c: Container) -> list[str]:
         tmp = box.dir / "tmp" / c.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,18 @@ def resource_value(container: Any, ref: Any) -> str:
 
 
 def container_env(
-    pod: Any, container: Any, ip: str, node: str, base: dict[str, str], extra: dict[str, str] | None = None
+    pod: Any,
+    container: Any,
+    ip: str,
+    node: str,
+    base: dict[str, str],
+    extra: dict[str, str] | None = None,
+    secret: Callable[[str, Any], str] | None = None,
 ) -> dict[str, str]:
-    """The container's environment: `base` (the image's), then the spec's env in order, then `extra`."""
+    """
+    The container's environment: `base` (the image's), then the spec's env in order, then `extra`.
+    `secret(namespace, secretKeyRef)` reads a Secret's value (e.g. KubeRay's Ray token).
+    """
     env = dict(base)
     for e in container.env or []:
         if e.value is not None:
@@ -96,6 +106,8 @@ def container_env(
                 env[e.name] = field_value(pod, src.field_ref.field_path, ip, node)
             elif src.resource_field_ref is not None:
                 env[e.name] = resource_value(container, src.resource_field_ref)
+            elif src.secret_key_ref is not None and secret is not None:
+                env[e.name] = secret(pod.metadata.namespace, src.secret_key_ref)
         else:
             env[e.name] = ""
     env.update(extra or {})

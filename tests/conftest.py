@@ -64,6 +64,21 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
+def token_ray_head() -> Iterator[LocalRayHead]:
+    """A real local Ray head with token authentication on (``RAY_AUTH_MODE=token``; token in ``.auth_token``)."""
+    import secrets
+
+    from devtools.local_ray import LocalRayHead
+
+    head = LocalRayHead(num_cpus=1, auth_token=secrets.token_hex(24)).start()
+    try:
+        yield head
+    finally:
+        head.stop()
+        assert not head.session_pids(), "Ray processes were left behind"
+
+
+@pytest.fixture(scope="session")
 def ray_head() -> Iterator[LocalRayHead]:
     """One real local Ray head on 127.0.0.1 for the whole session, stopped by PID at the end."""
     from devtools.local_ray import LocalRayHead

@@ -179,6 +179,15 @@ def ray_token_secret(cluster: Mapping[str, Any] | None) -> str | None:
     auth = spec.get("authOptions") if isinstance(spec, Mapping) else None
     if not isinstance(auth, Mapping) or auth.get("mode") != "token":
         return None
+    if auth.get("enableK8sTokenAuth") is True:
+        # KubeRay (its AuthOptions since v1.6) makes Ray check Kubernetes credentials instead: the
+        # provider would have to send its own as the Ray token, which it does not yet.
+        name = cluster.get("metadata", {}).get("name", "?")
+        raise ValueError(
+            f"RayCluster {name}: spec.authOptions.enableK8sTokenAuth (KubeRay v1.6+, Ray 2.55+) is not supported by"
+            " this provider yet: it sends a Ray token from the cluster's Secret, not the Kubernetes credential;"
+            " use authOptions.mode: token without enableK8sTokenAuth, or a ray_dashboard connection"
+        )
     return str(auth.get("secretName") or cluster.get("metadata", {}).get("name") or "") or None
 
 

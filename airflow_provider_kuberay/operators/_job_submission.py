@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
 TRY_METADATA_KEY = "airflow_try_number"
 # How long a cleared task waits for the clear's on_kill to stop the earlier try's job before adopting it.
 CLEAR_STOP_WAIT = 15.0
+
+
+def _with_task(metadata: dict[str, str], identity: TaskIdentity) -> dict[str, str]:
+    """The job's metadata plus the task instance that submits it (the try decides adoption on retry)."""
+    return {
+        **metadata,
+        "airflow_dag_id": identity.dag_id,
+        "airflow_task_id": identity.task_id,
+        "airflow_run_id": identity.run_id,
+        TRY_METADATA_KEY: str(identity.try_number),
+        TASK_KEY_METADATA: identity.key,
+    }
 
 
 class SubmitParameters(Protocol):
@@ -77,16 +90,7 @@ class JobSubmission:
         submission_id = (
             check_submission_id(operator.submission_id) if operator.submission_id else identity.submission_id
         )
-        metadata = inputs.string_map(operator.metadata, "metadata") or {}
-        metadata.update(
-            {
-                "airflow_dag_id": identity.dag_id,
-                "airflow_task_id": identity.task_id,
-                "airflow_run_id": identity.run_id,
-                TRY_METADATA_KEY: str(identity.try_number),
-                TASK_KEY_METADATA: identity.key,
-            }
-        )
+        metadata = _with_task(inputs.string_map(operator.metadata, "metadata") or {}, identity)
         options = {
             "entrypoint_num_cpus": operator.entrypoint_num_cpus,
             "entrypoint_num_gpus": operator.entrypoint_num_gpus,
@@ -105,6 +109,33 @@ class JobSubmission:
             runtime_env=runtime_env,
             metadata=metadata,
             options={k: v for k, v in options.items() if v is not None},
+        )
+
+    @classmethod
+    def from_rayjob(cls, rayjob: Mapping[str, Any], identity: TaskIdentity) -> JobSubmission:
+        """
+        The submission of an InteractiveMode RayJob, from what its stored spec records (entrypoint,
+        runtime env, metadata, entrypoint resources), under ``spec.jobId`` if set, else the task
+        instance's submission id: the same id in every try, so a retry finds the job it submitted.
+        """
+        spec = rayjob.get("spec") or {}
+        entrypoint = spec.get("entrypoint")
+        if not isinstance(entrypoint, str) or not entrypoint.strip():
+            raise ValueError("entrypoint must be a non-empty shell command, e.g. 'python main.py'")
+        resources = spec.get("entrypointResources")
+        options = {
+            "entrypoint_num_cpus": spec.get("entrypointNumCpus"),
+            "entrypoint_num_gpus": spec.get("entrypointNumGpus"),
+            "entrypoint_resources": json.loads(resources) if resources else None,  # KubeRay keeps it as JSON text
+        }
+        return cls(
+            entrypoint=entrypoint,
+            submission_id=check_submission_id(spec.get("jobId") or identity.submission_id, "spec.jobId"),
+            try_number=identity.try_number,
+            runtime_env=parse_runtime_env(spec.get("runtimeEnvYAML"), "spec.runtimeEnvYAML"),
+            metadata=_with_task(inputs.string_map(spec.get("metadata"), "spec.metadata") or {}, identity),
+            options={k: v for k, v in options.items() if v is not None},
+            owner_key=identity.key,
         )
 
     def _submit(self, hook: RayDashboardHook, runtime_env: Mapping[str, Any]) -> None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # A finished job's own cluster is kept this long for inspection, then KubeRay deletes it.
 DEFAULT_TTL_SECONDS = 300
+# KubeRay creates the cluster and waits; the task submits the job through the Jobs API.
+INTERACTIVE_MODE = "InteractiveMode"
 
 
 def ended_by_deadline(event: RayJobEvent) -> bool:
@@ -63,6 +65,10 @@ class KubeRayRunJobOperator(BaseOperator):
     :param namespace: namespace; the connection's by default (templated).
     :param kuberay_conn_id: id of a ``kuberay`` connection.
     :param submission_mode: ``K8sJobMode`` (default), ``HTTPMode``, ``SidecarMode`` or ``InteractiveMode``.
+        In ``InteractiveMode`` the task itself submits the entrypoint through the Ray Jobs API once
+        KubeRay reports the cluster ready (``Waiting``), uploading a local ``working_dir`` or
+        ``py_modules`` directory first, so local code runs without building an image; it then sets
+        the RayJob's ``spec.jobId`` and KubeRay follows the job as usual.
     :param ttl_seconds_after_finished: how long a new cluster outlives its job before KubeRay deletes
         it; 300 by default when it does.
     :param shutdown_after_job_finishes: whether KubeRay deletes the job's cluster when the job ends
@@ -237,6 +243,12 @@ class KubeRayRunJobOperator(BaseOperator):
         inputs.number_map(self.entrypoint_resources, "entrypoint_resources")
         for field in ("deletion_strategy", "submitter_pod_template"):
             inputs.optional_mapping(getattr(self, field), field)
+        if self.submission_mode == INTERACTIVE_MODE:
+            from airflow_provider_kuberay.hooks.runtime_env import local_packages, parse_runtime_env
+
+            if not isinstance(self.entrypoint, str) or not self.entrypoint.strip():
+                raise ValueError("entrypoint must be a non-empty shell command: in InteractiveMode the task submits it")
+            local_packages(parse_runtime_env(self.runtime_env))  # a local directory that is not there: now
         if self.queue_name and self.cluster_name:
             raise ValueError("queue_name needs a new cluster: Kueue admits RayJobs with their own, not cluster_name")
         if self.queue_name and self._shutdown_after_job_finishes() is False:
@@ -281,9 +293,13 @@ class KubeRayRunJobOperator(BaseOperator):
             overrides=self.job_overrides,
             suspend=meta.suspend,
         )
-        return ray_job_body(
+        body = ray_job_body(
             name, spec, namespace=namespace, labels={**meta.labels, **labels}, annotations=meta.annotations
         )
+        if self.submission_mode == INTERACTIVE_MODE and body["spec"].get("jobId"):
+            # KubeRay would leave Waiting at once and follow a job nobody submitted.
+            raise ValueError("spec.jobId must not be set in InteractiveMode: the task sets it once it has submitted")
+        return body
 
     def _shutdown_after_job_finishes(self) -> bool | None:
         """
@@ -324,9 +340,11 @@ class KubeRayRunJobOperator(BaseOperator):
         context["ti"].xcom_push(key="name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
         self._link_running_job(context, hook, name, namespace)
-        if not self.wait_for_completion:
+        interactive = self.submission_mode == INTERACTIVE_MODE
+        if not self.wait_for_completion and not interactive:
             return name
-        trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date), owner_key=identity.key)
+        deadline = wait_deadline(self, context["ti"].start_date)
+        trigger = self._trigger(name, namespace, deadline, owner_key=identity.key, until_waiting=interactive)
         return self._finish(context, wait_with(self, trigger))
 
     def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:
@@ -349,7 +367,36 @@ class KubeRayRunJobOperator(BaseOperator):
         name = self.name or identity.resource_name("RayJob")
         return identity, name, self.hook().namespace_or_default(self.namespace)
 
-    def _trigger(self, name: str, namespace: str, deadline: float | None, owner_key: str | None) -> RayJobTrigger:
+    def _submit_interactive(self, context: Context, event: RayJobEvent) -> Any:
+        """
+        Submit the job of an InteractiveMode RayJob whose cluster is ready, then follow it.
+
+        The submission comes from the RayJob's stored spec under the task instance's submission id;
+        a retry (or a resumed task) that finds the job already submitted follows it instead.
+        KubeRay takes the job over once ``spec.jobId`` names it.
+        """
+        from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
+        from airflow_provider_kuberay.operators._job_submission import JobSubmission
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
+
+        hook = self.hook()
+        rayjob = hook.get_object("RayJob", event.name, event.namespace)
+        submission = JobSubmission.from_rayjob(rayjob, TaskIdentity.from_context(context))
+        dashboard = RayDashboardHook(None, endpoint=hook.dashboard_endpoint(event.ray_cluster_name, event.namespace))
+        runtime_env = dashboard.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
+        self.log.info(submission.submit_or_adopt(dashboard, runtime_env))
+        hook.patch_object("RayJob", event.name, {"spec": {"jobId": submission.submission_id}}, event.namespace)
+        self.log.info("RayJob %s/%s follows Ray job %s", event.namespace, event.name, submission.submission_id)
+        if not self.wait_for_completion:
+            return event.name
+        trigger = self._trigger(
+            event.name, event.namespace, wait_deadline(self, context["ti"].start_date), owner_key=submission.owner_key
+        )
+        return self._finish(context, wait_with(self, trigger))
+
+    def _trigger(
+        self, name: str, namespace: str, deadline: float | None, owner_key: str | None, *, until_waiting: bool = False
+    ) -> RayJobTrigger:
         from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 
         return RayJobTrigger(
@@ -362,6 +409,7 @@ class KubeRayRunJobOperator(BaseOperator):
             log_tail_lines=self.log_tail_lines,
             cancel_on_kill=self.delete_on_kill,
             owner_key=owner_key,
+            until_waiting=until_waiting,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
@@ -373,6 +421,8 @@ class KubeRayRunJobOperator(BaseOperator):
         from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent
 
         event = RayJobEvent.from_payload(payload)
+        if event.outcome is Outcome.WAITING:
+            return self._submit_interactive(context, event)
         summary = {
             "name": event.name,
             "namespace": event.namespace,

@@ -31,6 +31,7 @@ class Outcome(str, Enum):
     FAILED = "failed"  # the object or job ended in failure (a job STOPPED included), or is gone
     TIMEOUT = "timeout"  # the task's deadline passed first
     ERROR = "error"  # it could not be followed (an API or dashboard error past the retries)
+    WAITING = "waiting"  # an InteractiveMode RayJob's cluster is ready: the task submits the job now
 
 
 def _strings(value: object) -> bool:

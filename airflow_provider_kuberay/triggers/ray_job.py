@@ -11,6 +11,7 @@ from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsync
 from airflow_provider_kuberay.kube_labels import JOB_NAME_LABEL
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status import job_info, job_verdict
+from airflow_provider_kuberay.status.job import WAITING
 from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS, copy_job_log
 from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent, ResourceEvent
 from airflow_provider_kuberay.triggers.kuberay_resource import KubeRayResourceTrigger
@@ -42,14 +43,24 @@ class RayJobTrigger(KubeRayResourceTrigger):
 
     :param stream_logs: copy the job's output into the task log.
     :param log_tail_lines: how many last log lines a failure event carries.
+    :param until_waiting: also report (outcome ``waiting``) when an InteractiveMode RayJob reaches
+        ``Waiting``: its cluster is ready and the task submits the job itself.
     """
 
     event_class = RayJobEvent
 
-    def __init__(self, *args: Any, stream_logs: bool = True, log_tail_lines: int = 50, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        stream_logs: bool = True,
+        log_tail_lines: int = 50,
+        until_waiting: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.stream_logs = stream_logs
         self.log_tail_lines = log_tail_lines
+        self.until_waiting = until_waiting
         self._streamer: asyncio.Task[None] | None = None
         self._forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         self._from_submitter = False
@@ -57,7 +68,10 @@ class RayJobTrigger(KubeRayResourceTrigger):
         self._position: LogPosition | None = None
 
     def _arguments(self) -> dict[str, Any]:
-        return {**super()._arguments(), "stream_logs": self.stream_logs, "log_tail_lines": self.log_tail_lines}
+        arguments = {**super()._arguments(), "stream_logs": self.stream_logs, "log_tail_lines": self.log_tail_lines}
+        if self.until_waiting:  # only then: triggers serialized by earlier releases keep their arguments
+            arguments["until_waiting"] = True
+        return arguments
 
     async def started(self, hook: KubeRayAsyncHook, obj: dict[str, Any] | None) -> None:
         self._latest = obj or {}
@@ -76,6 +90,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
         self._latest = obj
         verdict = job_verdict(obj)
         self.note_hold(verdict)
+        if self.until_waiting and job_info(obj).job_deployment_status == WAITING:
+            return self.event(Outcome.WAITING, phase=verdict.phase.value, **self._details(obj))
         if not verdict.terminal:
             return None
         if self._streamer is not None:

@@ -41,3 +41,22 @@ def test_the_head_gets_no_proxy_no_foreign_ray_settings_and_a_quiet_home(
     assert env["RAY_USAGE_STATS_ENABLED"] == "0"
     assert (Path(env["HOME"]) / "ray_bootstrap_config.yaml").read_text() == "{}\n"
     assert env["RAY_USAGE_STATS_REPORT_URL"].startswith("http://127.0.0.1:")
+
+
+def test_extra_environment_and_a_token_are_given_explicitly_never_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "the-callers-token")
+    plain = LocalRayHead(extra_env={"RAY_agent_register_timeout_ms": "120000"})
+    token = LocalRayHead(auth_token="t" * 32)
+    try:
+        env = plain.environment()
+        assert "RAY_AUTH_MODE" not in env
+        assert "RAY_AUTH_TOKEN" not in env
+        assert env["RAY_agent_register_timeout_ms"] == "120000"
+        assert {key: token.environment()[key] for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")} == {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": "t" * 32,
+        }
+    finally:
+        plain.stop()
+        token.stop()

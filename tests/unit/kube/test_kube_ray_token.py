@@ -71,6 +71,12 @@ def test_the_secret_is_the_clusters_own_unless_named() -> None:
     assert ray_token_secret(None) is None
 
 
+def test_kubernetes_token_auth_fails_clearly_naming_the_field() -> None:
+    cluster = {"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token", "enableK8sTokenAuth": True}}}
+    with pytest.raises(ValueError, match=r"RayCluster c1: spec.authOptions.enableK8sTokenAuth \(KubeRay v1.6\+"):
+        ray_token_secret(cluster)
+
+
 def test_through_the_proxy_the_token_travels_as_x_ray_authorization(
     kube: FakeKubeApiWithSecrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
