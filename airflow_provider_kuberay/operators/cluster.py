@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
 from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
+from airflow_provider_kuberay.tasks.cluster_lifecycle import check_if_exists, ttl_seconds
 from airflow_provider_kuberay.tasks.deferral import deadline_from, default_deferrable, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -28,7 +30,12 @@ class KubeRayCreateClusterOperator(BaseOperator):
     Create a RayCluster, or adopt the one an earlier attempt of this task created, and wait until
     it is ready. Fails fast, with the cluster's events, when KubeRay reports ``ReplicaFailure`` or
     its pods stay unschedulable; the cluster this task created is then deleted
-    (``delete_on_failure``), an adopted or pre-existing one never is.
+    (``delete_on_failure``), an adopted, reused or pre-existing one never is.
+
+    A cluster of the same name made by another task instance (e.g. the same task in an earlier DAG
+    run, with a fixed ``cluster_name``) is handled by ``if_exists``. Every cluster it creates carries
+    a spec-hash label and the DAG run that made it (annotations), so a later run can tell whether
+    it may reuse it and :class:`KubeRayDeleteExpiredClustersOperator` whether it may delete it.
 
     XCom (return value): ``cluster_name``, ``namespace``, ``dashboard_url``.
 
@@ -50,6 +57,14 @@ class KubeRayCreateClusterOperator(BaseOperator):
     :param unschedulable_grace: seconds pods may stay unschedulable (e.g. for a node autoscaler).
     :param resync_interval: seconds between re-reads besides the shared watch.
     :param delete_on_failure: delete the cluster this task created if it never became ready.
+    :param if_exists: what to do with an existing cluster of this name that this task instance did
+        not create: ``"fail"`` (default), ``"reuse"`` it when its spec is the same as this task's (its
+        spec-hash label; a different spec fails, naming the cluster), or ``"replace"`` it (delete and
+        create again; only a cluster this provider created). A cluster being deleted is waited for
+        and created again under ``reuse`` and ``replace``.
+    :param cluster_ttl: a time to live (``timedelta`` or seconds): the cluster gets an expiry
+        annotation, and a :class:`KubeRayDeleteExpiredClustersOperator` deletes it once expired and
+        its DAG run has ended. A reuse renews it. ``None`` (default): no expiry.
     """
 
     template_fields: Sequence[str] = (
@@ -84,9 +99,13 @@ class KubeRayCreateClusterOperator(BaseOperator):
         unschedulable_grace: float = 120.0,
         resync_interval: float = 15.0,
         delete_on_failure: bool = True,
+        if_exists: str = "fail",
+        cluster_ttl: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.if_exists = check_if_exists(if_exists)
+        self.cluster_ttl = ttl_seconds(cluster_ttl)
         check_positive("resync_interval", resync_interval)
         check_positive("unschedulable_grace", unschedulable_grace, allow_zero=True)
         self.cluster = cluster
@@ -156,7 +175,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         return normalize_body(body, kind="RayCluster")
 
     def _target(self, context: Context) -> tuple[TaskIdentity, dict[str, Any]]:
-        """The task instance, and the RayCluster body it creates (named, validated)."""
+        """The task instance, and the RayCluster body it creates (named, validated, not yet stamped)."""
         from airflow_provider_kuberay.tasks import inputs
         from airflow_provider_kuberay.tasks.identity import TaskIdentity
         from airflow_provider_kuberay.tasks.object_metadata import object_metadata
@@ -172,11 +191,22 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kuberay.tasks.adoption import create_or_adopt
+        from airflow_provider_kuberay.tasks.cluster_lifecycle import run_annotations, stamped
+        from airflow_provider_kuberay.tasks.existing_cluster import apply_policy
 
         identity, body = self._target(context)
         hook = self.hook()
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-        _, message = create_or_adopt(hook, "RayCluster", body, identity, replace_if=lambda obj: False)
+        annotations = run_annotations(identity.dag_id, identity.run_id, self.cluster_ttl, datetime.now(timezone.utc))
+        body = stamped(body, annotations)
+        _, message = create_or_adopt(
+            hook,
+            "RayCluster",
+            body,
+            identity,
+            replace_if=lambda obj: False,
+            if_foreign=lambda existing: apply_policy(hook, self.if_exists, body, existing, annotations),
+        )
         self.log.info(message)
         context["ti"].xcom_push(key="cluster_name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
