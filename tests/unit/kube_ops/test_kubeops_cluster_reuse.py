@@ -99,12 +99,13 @@ def test_reuse_refuses_a_cluster_whose_spec_differs(kube: FakeKubeApi) -> None:
     with pytest.raises(KubeRayConflictError) as info:
         _create(_run("r2"), bigger, if_exists="reuse")
     assert f"RayCluster {NS}/{NAME} exists and cannot be reused: its spec differs" in str(info.value)
-    assert kube.calls("DELETE") == [] and kube.calls("PATCH") == []
+    assert kube.calls("DELETE") == []
+    assert kube.calls("PATCH") == []
 
 
 def test_reuse_refuses_a_cluster_without_a_spec_hash(kube: FakeKubeApi) -> None:
     kube.put_object("RayCluster", {"metadata": {"name": NAME, "namespace": NS}, "spec": {}})
-    with pytest.raises(KubeRayConflictError, match="has no kuberay.airflow.apache.org/spec-hash label"):
+    with pytest.raises(KubeRayConflictError, match=r"has no kuberay\.airflow\.apache\.org/spec-hash label"):
         _create(_run("r1"), if_exists="reuse")
 
 
