@@ -109,9 +109,19 @@ class KubeRayDeleteExpiredClustersOperator(BaseOperator):
             state = context["ti"].get_dagrun_state(dag_id, run_id)
             return str(getattr(state, "value", state))  # a str Enum in the Task SDK
         except Exception as err:
-            # The Task SDK answers a missing run with an error carrying the API's 404.
-            detail = getattr(getattr(err, "error", None), "detail", None)
-            if isinstance(detail, dict) and detail.get("status_code") == 404:
+            if _not_found(err):
                 return "absent"
             self.log.warning("Could not read the state of DAG run %s/%s: %s", dag_id, run_id, err)
             return None
+
+
+def _not_found(err: Exception) -> bool:
+    """
+    Whether the execution API answered 404 (no such DAG run). A supervised task gets the answer as
+    an ``AirflowRuntimeError`` whose detail holds the status; ``dag.test()`` raises the client's
+    ``ServerResponseError``, an ``httpx`` error with the response.
+    """
+    detail = getattr(getattr(err, "error", None), "detail", None)
+    if isinstance(detail, dict) and detail.get("status_code") == 404:
+        return True
+    return getattr(getattr(err, "response", None), "status_code", None) == 404
