@@ -37,11 +37,12 @@ def test_running_tasks_ray_job_link_is_served_while_the_job_runs(
     run_id = rest.trigger(LINES_DAG, {"lines": 4, "interval": 0.2, "release_file": str(release)})
     try:
         rest.wait_for_task_state(LINES_DAG, run_id, LINES_TASK, "deferred", DEFER_TIMEOUT)
-        links = wait_until(
-            lambda: (found := rest.extra_links(LINES_DAG, run_id, LINES_TASK)).get("Ray Job") and found,
-            60.0,
-            "the Ray Job link of the deferred task",
-        )
+
+        def links_once_set() -> dict[str, str | None] | None:
+            found = rest.extra_links(LINES_DAG, run_id, LINES_TASK)
+            return found if found.get("Ray Job") else None
+
+        links = wait_until(links_once_set, 60.0, "the Ray Job link of the deferred task")
         # The job waits for the release file: the link was served while the task was still running.
         assert rest.task_instance(LINES_DAG, run_id, LINES_TASK)["state"] == "deferred"
         dashboard_url = ray_head.dashboard_url.rstrip("/")
