@@ -28,7 +28,7 @@ def test_migrated_taskflow_dag_returns_its_mean_as_xcom(
     assert xcom(dag_run, "mean_of_squares", "return_value") == pytest.approx(14 / 3)
 
 
-def test_migrated_setup_teardown_dag_parses() -> None:
+def test_migrated_setup_teardown_dag_parses(airflow_db: None) -> None:
     dag = load_dag(ROOT / "docs" / "migration_dags" / "ray_setup_teardown.py", "migrated_setup_teardown")
     assert dag.get_task("setup_cluster").is_setup
     assert dag.get_task("delete_cluster").is_teardown
