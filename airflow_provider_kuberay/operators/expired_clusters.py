@@ -25,7 +25,9 @@ class KubeRayDeleteExpiredClustersOperator(BaseOperator):
     that created or last reused it has ended. Schedule it (e.g. hourly) to collect clusters that
     runs leaked. A cluster without the provider's managed-by label or without an expiry is never
     touched; neither is one whose run is still queued or running, or whose run's state cannot be
-    read (it is tried again on the next run of this task).
+    read (it is tried again on the next run of this task). The run's state comes from Airflow's
+    execution API through the Task SDK (``ti.get_dagrun_state``); a run that no longer exists
+    counts as ended.
 
     XCom (return value): the names of the clusters it asked to delete.
 
