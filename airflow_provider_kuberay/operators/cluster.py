@@ -34,8 +34,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     A cluster of the same name made by another task instance (e.g. the same task in an earlier DAG
     run, with a fixed ``cluster_name``) is handled by ``if_exists``. Every cluster it creates carries
-    a spec-hash label and the DAG run that made it (annotations), so a later run can tell whether
-    it may reuse it and :class:`KubeRayDeleteExpiredClustersOperator` whether it may delete it.
+    a spec-hash label, so a later run can tell whether it may reuse it; with ``cluster_ttl``, also
+    its expiry and the DAG run that made it (annotations), which
+    :class:`KubeRayDeleteExpiredClustersOperator` reads to decide whether it may delete it.
 
     XCom (return value): ``cluster_name``, ``namespace``, ``dashboard_url``.
 
@@ -63,8 +64,9 @@ class KubeRayCreateClusterOperator(BaseOperator):
         create again; only a cluster this provider created). A cluster being deleted is waited for
         and created again under ``reuse`` and ``replace``.
     :param cluster_ttl: a time to live (``timedelta`` or seconds): the cluster gets an expiry
-        annotation, and a :class:`KubeRayDeleteExpiredClustersOperator` deletes it once expired and
-        its DAG run has ended. A reuse renews it. ``None`` (default): no expiry.
+        annotation and its DAG run's ids, and a :class:`KubeRayDeleteExpiredClustersOperator` deletes
+        it once expired and its DAG run has ended. A reuse with a ``cluster_ttl`` renews it and
+        records the reusing run. ``None`` (default): no expiry, no annotations.
     """
 
     template_fields: Sequence[str] = (

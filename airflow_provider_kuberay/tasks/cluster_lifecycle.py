@@ -53,11 +53,11 @@ def format_time(moment: datetime) -> str:
 
 
 def run_annotations(dag_id: str, run_id: str, ttl: float | None, now: datetime) -> dict[str, str]:
-    """The DAG run that uses the cluster and, with a time to live, when it expires."""
-    annotations = {DAG_ID_ANNOTATION: dag_id, RUN_ID_ANNOTATION: run_id}
-    if ttl is not None:
-        annotations[EXPIRES_AT_ANNOTATION] = format_time(now + timedelta(seconds=ttl))
-    return annotations
+    """With a time to live: when the cluster expires and the DAG run that uses it (none without)."""
+    if ttl is None:
+        return {}
+    expires = format_time(now + timedelta(seconds=ttl))
+    return {DAG_ID_ANNOTATION: dag_id, RUN_ID_ANNOTATION: run_id, EXPIRES_AT_ANNOTATION: expires}
 
 
 def stamped(body: dict[str, Any], annotations: Mapping[str, str]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def apply_policy(
     :param policy: ``fail``, ``reuse`` or ``replace`` (checked by ``check_if_exists``).
     :param body: the cluster this task would create (stamped with its spec hash).
     :param existing: the cluster found under that name.
-    :param run_annotations: the DAG run (and expiry) recorded on a reused cluster.
+    :param run_annotations: the DAG run and expiry recorded on a reused cluster (empty: none).
     :param timeout: seconds to wait for a cluster being deleted (or replaced) to go.
     :raises KubeRayConflictError: the policy refuses the existing cluster; the message says why.
     """
@@ -62,8 +62,10 @@ def apply_policy(
                 "or choose another cluster_name",
                 409,
             )
-        patched = hook.patch_object("RayCluster", name, {"metadata": {"annotations": dict(run_annotations)}}, namespace)
-        return patched, f"Reused {where} (same spec), created by {_owner(existing)}"
+        if run_annotations:  # a cluster_ttl: the reusing run is now the cluster's, and its expiry is renewed
+            patch = {"metadata": {"annotations": dict(run_annotations)}}
+            existing = hook.patch_object("RayCluster", name, patch, namespace)
+        return existing, f"Reused {where} (same spec), created by {_owner(existing)}"
     if policy == "replace":
         if not provider_made(existing):
             raise KubeRayConflictError(

@@ -58,10 +58,10 @@ def _uid(name: str, namespace: str) -> str:
 
 def test_second_run_reuses_a_ready_cluster_of_the_same_spec(kuberay_conn: str, names: list[str]) -> None:
     name = _name(names, "reuse")
-    first = _create(name, "run-1", if_exists="reuse")
+    first = _create(name, "run-1", if_exists="reuse", cluster_ttl=3600)
     uid = _uid(name, kuberay_conn)
     started = time.monotonic()
-    second = _create(name, "run-2", if_exists="reuse")
+    second = _create(name, "run-2", if_exists="reuse", cluster_ttl=3600)
     took = time.monotonic() - started
     assert second == first  # same name, namespace and dashboard
     assert _uid(name, kuberay_conn) == uid  # the very same object
@@ -86,7 +86,7 @@ def test_replace_deletes_and_recreates_the_cluster(kuberay_conn: str, names: lis
     _create(name, "run-1", wait_until_ready=False)
     uid = _uid(name, kuberay_conn)
     bigger = dataclasses.replace(CLUSTER, head=HeadGroup(resources=Resources(cpu=1, memory="3Gi")))
-    _create(name, "run-2", bigger, if_exists="replace", wait_until_ready=False)
+    _create(name, "run-2", bigger, if_exists="replace", cluster_ttl=3600, wait_until_ready=False)
     stored = KubeRayHook().get_object("RayCluster", name, kuberay_conn)
     assert stored["metadata"]["uid"] != uid
     assert stored["metadata"]["annotations"][RUN_ID_ANNOTATION] == "run-2"

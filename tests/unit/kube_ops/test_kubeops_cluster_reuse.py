@@ -113,7 +113,7 @@ def test_replace_deletes_and_recreates_a_provider_made_cluster(kube: FakeKubeApi
     _create(_run("r1"))
     old_uid = _stored(kube)["metadata"]["uid"]
     bigger = dataclasses.replace(CLUSTER, head=HeadGroup(resources=Resources(cpu=4, memory="8Gi")))
-    _create(_run("r2"), bigger, if_exists="replace")
+    _create(_run("r2"), bigger, if_exists="replace", cluster_ttl=60)
     new = _stored(kube)
     assert new["metadata"]["uid"] != old_uid
     assert new["metadata"]["annotations"][RUN_ID_ANNOTATION] == "r2"
