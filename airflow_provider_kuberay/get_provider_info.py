@@ -133,6 +133,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_kuberay.operators.stop_job",
                     "airflow_provider_kuberay.operators.run_job",
                     "airflow_provider_kuberay.operators.cluster",
+                    "airflow_provider_kuberay.operators.expired_clusters",
                     "airflow_provider_kuberay.operators.service",
                 ],
             }

@@ -1,6 +1,9 @@
 """
 An autoscaled RayCluster with a CPU and a GPU worker group, used by two RayJobs, then deleted.
 
+Creation and deletion are Airflow setup and teardown tasks: the cluster is deleted even when a job
+fails (the run still fails), and clearing a job task re-runs the cluster creation with it.
+
 Needs a ``kuberay`` connection named ``kuberay_default`` (a kubeconfig or in-cluster access) to a
 Kubernetes cluster that runs the KubeRay operator. The GPU group scales from zero, so the cluster
 becomes ready without GPU nodes; work that asks Ray for GPUs (``entrypoint_num_gpus=1``, or
@@ -64,6 +67,6 @@ with DAG(
         cluster_name=cluster_name,
         entrypoint='python -c \'import ray; ray.init(); print("GPUs now:", ray.cluster_resources().get("GPU", 0))\'',
     )
-    delete = KubeRayDeleteClusterOperator(task_id="delete_cluster", cluster_name=cluster_name, trigger_rule="all_done")
+    delete = KubeRayDeleteClusterOperator(task_id="delete_cluster", cluster_name=cluster_name)
 
-    create >> prepare >> report >> delete
+    create.as_setup() >> prepare >> report >> delete.as_teardown(setups=create)

@@ -114,9 +114,10 @@ with DAG(
         # Off by default: on failure KubeRay keeps the old version serving either way.
         rollback_on_failure=True,
     )
-    delete = KubeRayDeleteServiceOperator(task_id="delete", service_name=SERVICE_NAME, trigger_rule="all_done")
+    # A teardown: the service is deleted even when a query fails (and the run still fails).
+    delete = KubeRayDeleteServiceOperator(task_id="delete", service_name=SERVICE_NAME)
 
     first = query.override(task_id="query_v1")(deploy.output, "Ada")
     second = query.override(task_id="query_v2")(upgrade.output, "Ada")
     first >> upgrade
-    second >> delete
+    second >> delete.as_teardown(setups=deploy)

@@ -20,6 +20,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 DAGS_FOLDER = _AIRFLOW_HOME / "dags"
 DAGS_FOLDER.mkdir()
 (DAGS_FOLDER / "example_dags").symlink_to(ROOT / "example_dags", target_is_directory=True)
+(DAGS_FOLDER / "migration_dags").symlink_to(ROOT / "docs" / "migration_dags", target_is_directory=True)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

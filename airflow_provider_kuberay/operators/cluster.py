@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
 from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
+from airflow_provider_kuberay.tasks.cluster_lifecycle import check_if_exists, ttl_seconds
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
 
@@ -28,7 +30,13 @@ class KubeRayCreateClusterOperator(BaseOperator):
     Create a RayCluster, or adopt the one an earlier attempt of this task created, and wait until
     it is ready. Fails fast, with the cluster's events, when KubeRay reports ``ReplicaFailure`` or
     its pods stay unschedulable; the cluster this task created is then deleted
-    (``delete_on_failure``), an adopted or pre-existing one never is.
+    (``delete_on_failure``), an adopted, reused or pre-existing one never is.
+
+    A cluster of the same name made by another task instance (e.g. the same task in an earlier DAG
+    run, with a fixed ``cluster_name``) is handled by ``if_exists``. Every cluster it creates carries
+    a spec-hash label, so a later run can tell whether it may reuse it; with ``cluster_ttl``, also
+    its expiry and the DAG run that made it (annotations), which
+    :class:`KubeRayDeleteExpiredClustersOperator` reads to decide whether it may delete it.
 
     XCom (return value): ``cluster_name``, ``namespace``, ``dashboard_url``.
 
@@ -52,6 +60,15 @@ class KubeRayCreateClusterOperator(BaseOperator):
     :param delete_on_failure: delete the cluster this task created if it never became ready: it failed,
         timed out, or the task was killed while waiting (deferred: a user marked it failed or succeeded
         or cleared it, Airflow 3.3+ calls the trigger's ``on_kill``). Never a cluster this task did not create.
+    :param if_exists: what to do with an existing cluster of this name that this task instance did
+        not create: ``"fail"`` (default), ``"reuse"`` it when its spec is the same as this task's (its
+        spec-hash label; a different spec fails, naming the cluster), or ``"replace"`` it (delete and
+        create again; only a cluster this provider created). A cluster being deleted is waited for
+        and created again under ``reuse`` and ``replace``.
+    :param cluster_ttl: a time to live (``timedelta`` or seconds): the cluster gets an expiry
+        annotation and its DAG run's ids, and a :class:`KubeRayDeleteExpiredClustersOperator` deletes
+        it once expired and its DAG run has ended. A reuse with a ``cluster_ttl`` renews it and
+        records the reusing run. ``None`` (default): no expiry, no annotations.
     """
 
     template_fields: Sequence[str] = (
@@ -86,9 +103,13 @@ class KubeRayCreateClusterOperator(BaseOperator):
         unschedulable_grace: float = 120.0,
         resync_interval: float = 15.0,
         delete_on_failure: bool = True,
+        if_exists: str = "fail",
+        cluster_ttl: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.if_exists = check_if_exists(if_exists)
+        self.cluster_ttl = ttl_seconds(cluster_ttl)
         check_positive("resync_interval", resync_interval)
         check_positive("unschedulable_grace", unschedulable_grace, allow_zero=True)
         self.cluster = cluster
@@ -158,7 +179,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         return normalize_body(body, kind="RayCluster")
 
     def _target(self, context: Context) -> tuple[TaskIdentity, dict[str, Any]]:
-        """The task instance, and the RayCluster body it creates (named, validated)."""
+        """The task instance, and the RayCluster body it creates (named, validated, not yet stamped)."""
         from airflow_provider_kuberay.tasks import inputs
         from airflow_provider_kuberay.tasks.identity import TaskIdentity
         from airflow_provider_kuberay.tasks.object_metadata import object_metadata
@@ -174,11 +195,22 @@ class KubeRayCreateClusterOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kuberay.tasks.adoption import create_or_adopt
+        from airflow_provider_kuberay.tasks.cluster_lifecycle import run_annotations, stamped
+        from airflow_provider_kuberay.tasks.existing_cluster import apply_policy
 
         identity, body = self._target(context)
         hook = self.hook()
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-        _, message = create_or_adopt(hook, "RayCluster", body, identity, replace_if=lambda obj: False)
+        annotations = run_annotations(identity.dag_id, identity.run_id, self.cluster_ttl, datetime.now(timezone.utc))
+        body = stamped(body, annotations)
+        _, message = create_or_adopt(
+            hook,
+            "RayCluster",
+            body,
+            identity,
+            replace_if=lambda obj: False,
+            if_foreign=lambda existing: apply_policy(hook, self.if_exists, body, existing, annotations),
+        )
         self.log.info(message)
         context["ti"].xcom_push(key="cluster_name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)

@@ -17,12 +17,14 @@ def create_or_adopt(
     identity: TaskIdentity,
     *,
     replace_if: Callable[[dict[str, Any]], bool],
+    if_foreign: Callable[[dict[str, Any]], tuple[dict[str, Any], str]] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """
     Create the object, or adopt the one an earlier attempt of this task instance created.
 
-    An object of the same name that another task owns is never adopted. An object of ours from an
-    earlier try for which ``replace_if`` holds (e.g. a failed job) is deleted and created again.
+    An object of the same name that another task owns is never adopted: it is an error, unless
+    ``if_foreign`` decides (e.g. a cluster reuse policy). An object of ours from an earlier try for
+    which ``replace_if`` holds (e.g. a failed job) is deleted and created again.
     Returns the object and a sentence for the task log.
     """
     from airflow_provider_kuberay.exceptions import KubeRayConflictError
@@ -33,6 +35,8 @@ def create_or_adopt(
     except KubeRayConflictError:
         existing = hook.get_object(kind, name, namespace)
     if not identity.owns(existing):
+        if if_foreign is not None:
+            return if_foreign(existing)
         raise KubeRayConflictError(
             f"{kind} {namespace}/{name} exists and was not created by this task instance; "
             "choose another name (it is never adopted or replaced)",

@@ -94,7 +94,9 @@ class AirflowRest:
         return self.get(path, params={"deserialize": "true"})["value"]
 
     def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
-        return dict(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"))
+        """The task's extra links by name, as the REST API's links endpoint serves them (``None``: not set)."""
+        answer = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        return dict(answer["extra_links"])
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
         """Poll the run until it is finished; the finished run (its state may be failed)."""

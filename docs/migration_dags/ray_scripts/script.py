@@ -1,0 +1,4 @@
+import ray
+
+ray.init()
+print("nodes in the cluster:", len(ray.nodes()))
