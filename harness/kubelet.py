@@ -2,7 +2,8 @@
 
 - registers a Node, keeps its Ready condition and its Lease fresh (else the controller manager
   would evict or garbage-collect the pods);
-- binds every unscheduled pod to that node;
+- binds every unscheduled pod to that node when the pod's ``nodeSelector`` matches the node's labels
+  (otherwise the pod stays Pending, as a scheduler that finds no node leaves it);
 - runs every pod's containers as local processes (``harness/pods.py``): each pod has its own network
   namespace and IP on the node's bridge, its ``/etc/hosts`` maps the Service names it may use
   (``NAME-head-svc.NS.svc.cluster.local``...) to the pods behind them, its volumes and projected
@@ -36,6 +37,7 @@ from harness.pods import Container, Runtime, Sandbox, now
 log = logging.getLogger("harness.kubelet")
 
 NODE = "kuberay-harness-node"
+NODE_LABELS = {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
 API_PORT = 443  # where pods reach the API server: the node gateway, relayed by the agent
 WAIT_GCS = "wait-gcs-ready"
 
@@ -158,7 +160,7 @@ class Kubelet:
             "kind": "Node",
             "metadata": {
                 "name": NODE,
-                "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+                "labels": NODE_LABELS,
             },
             "spec": {"podCIDR": str(self.net.pod_cidr)},
         }
@@ -229,6 +231,8 @@ class Kubelet:
                 self._delete(pod)
             return
         if not spec.node_name:
+            if any(NODE_LABELS.get(key) != value for key, value in (spec.node_selector or {}).items()):
+                return  # no node fits: Pending, as the scheduler would leave it
             self.core.create_namespaced_pod_binding(
                 meta.name,
                 meta.namespace,
