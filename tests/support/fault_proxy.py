@@ -61,8 +61,11 @@ _REASONS = {
     504: "Timeout",
 }
 # Hop-by-hop and length headers are the proxy's own business on each side.
-_SKIP_REQUEST = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "keep-alive"}
-_SKIP_RESPONSE = {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
+# The body passes through as the server encoded it, so the client's Accept-Encoding goes up and the
+# server's Content-Encoding comes back (aiohttp adds no Accept-Encoding of its own: a client that asked
+# for none, like the kubernetes client, gets a large answer, e.g. a CRD, uncompressed as without the proxy).
+_SKIP_REQUEST = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+_SKIP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
 @dataclass
@@ -326,6 +329,7 @@ class FaultProxy:
                 connector=aiohttp.TCPConnector(ssl=self._upstream.ssl),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None),
                 auto_decompress=False,
+                skip_auto_headers={"Accept-Encoding"},
             )
 
         def serve() -> None:
