@@ -33,7 +33,8 @@ from harness.logserver import exit_marker, log_path
 
 log = logging.getLogger("harness.pods")
 PODEXEC = Path(__file__).resolve().parent / "podexec.py"
-RAYAPPS = Path(__file__).resolve().parent / "rayapps"
+REPO = Path(__file__).resolve().parents[1]
+RAYAPPS = REPO / "harness" / "rayapps"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 # The grace period a deleted pod gets at most. `ray start --block` stops Ray at once on SIGTERM but
 # then often hangs in its exit; a kubelet would wait out the pod's 30 s, which tests cannot afford.
@@ -176,6 +177,11 @@ class Runtime:
         tmp = box.dir / "tmp" / c.name
         tmp.mkdir(parents=True, exist_ok=True)
         binds = [f"{box.hosts}:/etc/hosts:ro", f"{box.dir / 'resolv.conf'}:/etc/resolv.conf:ro", f"{tmp}:/tmp"]
+        # The "image" (the venv with Ray, this checkout with the Serve apps) stays visible where the
+        # pod's own /tmp would hide it: a checkout or venv under /tmp (e.g. CI's clone).
+        for image_dir in (self.bin_dir.parent, REPO):
+            if image_dir.is_relative_to("/tmp"):
+                binds.append(f"{image_dir}:{image_dir}:ro")
         for m in c.spec.volume_mounts or []:
             src = box.volumes.get(m.name)
             if src is None:
