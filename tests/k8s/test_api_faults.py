@@ -402,7 +402,7 @@ def test_trigger_gives_up_on_a_persistent_503_with_a_clear_task_error(
         task_id="stuck", entrypoint="python -c 'print(1)'", cluster_name="no-such-cluster", deferrable=False
     )
     # The create passes; every read of RayJobs after it fails (lists, watches, gets).
-    proxy.add(Fault("status", method="GET", path=r"/rayjobs", status=503, times=None))
+    proxy.add(Fault("status", method="GET", path=r"/namespaces/[^/]+/rayjobs", status=503, times=None))
     start = time.monotonic()
     try:
         with pytest.raises(RayJobFailedError) as info:
@@ -423,7 +423,9 @@ def test_cluster_trigger_gives_up_on_a_persistent_503_and_the_task_says_why(
 ) -> None:
     name = f"unseen-{uuid.uuid4().hex[:5]}"
     # The create passes; every read of RayClusters after it fails, the clean-up's included.
-    proxy.add(Fault("status", method="GET", path=r"/rayclusters", status=503, retry_after="0", times=None))
+    proxy.add(
+        Fault("status", method="GET", path=r"/namespaces/[^/]+/rayclusters", status=503, retry_after="0", times=None)
+    )
     start = time.monotonic()
     try:
         with pytest.raises(KubeRayApiError) as info:
