@@ -116,6 +116,8 @@ def _failed_ids(report: Path) -> list[str]:
 
 def _node_id(classname: str, name: str) -> str:
     """``tests.unit.test_x.TestY`` + ``test_z`` → ``tests/unit/test_x.py::TestY::test_z``."""
+    if not classname:  # a module that failed to collect: its dotted name is all there is
+        return str(Path(*name.split(".")).with_suffix(".py"))
     parts = classname.split(".")
     for cut in range(len(parts), 0, -1):
         module = Path(*parts[:cut]).with_suffix(".py")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 from k8s_support import provider_cluster, task_instance
 
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
@@ -20,6 +19,7 @@ from airflow_provider_kuberay.operators import KubeRayRunJobOperator
 from airflow_provider_kuberay.tasks.deferral import run_trigger_in_worker
 from airflow_provider_kuberay.tasks.identity import submission_id_for
 from tests.support.airflow_context import context_for
+from tests.support.airflow_exceptions import TaskDeferred
 
 pytestmark = pytest.mark.k8s
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
@@ -21,6 +20,7 @@ from airflow_provider_kuberay.tasks.identity import submission_id_for
 from airflow_provider_kuberay.triggers.events import Outcome, RayJobEvent
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_dashboard import FakeDashboard
 from tests.support.fake_kube_api import FakeKubeApi
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
@@ -16,6 +15,7 @@ from airflow_provider_kuberay.tasks.identity import TASK_LABEL, TaskIdentity
 from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.user_kill import kill_as_a_user_would
 

@@ -11,13 +11,13 @@ import time
 from typing import Any, cast
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_kuberay.log_lines import LineForwarder
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator, KubeRaySubmitJobOperator
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, first_try_since_clear
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
 from tests.support.airflow_context import FakeTaskInstance
+from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_dashboard import FakeDashboard
 from tests.support.user_kill import kill_as_a_user_would
 
