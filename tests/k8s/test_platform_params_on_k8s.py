@@ -20,7 +20,8 @@ from tests.support.airflow_context import context_for
 pytestmark = pytest.mark.k8s
 
 # No node carries this label: the head pod stays Pending, so the job never starts running.
-NOWHERE = {"spec": {"rayClusterSpec": {"headGroupSpec": {"template": {"spec": {"nodeSelector": {"nowhere": "x"}}}}}}}
+# job_overrides merge into the RayJob's spec: a head that no node fits.
+NOWHERE = {"rayClusterSpec": {"headGroupSpec": {"template": {"spec": {"nodeSelector": {"nowhere": "x"}}}}}}
 SUBMITTER = {
     "metadata": {"labels": {"team": "vision"}},
     "spec": {
