@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 TRY_METADATA_KEY = "airflow_try_number"
 # How long a cleared task waits for the clear's on_kill to stop the earlier try's job before adopting it.
 CLEAR_STOP_WAIT = 15.0
+# Ray's job manager watches each job's supervisor actor once a second until it sees it gone. A job
+# submitted again under the same id before that watch ended is taken for the old one: its status is
+# overwritten with "Job supervisor actor died". A job that ended this long ago (a few of those seconds,
+# with room for a busy head) has no watch left.
+RESUBMIT_SETTLE = 5.0
+
+
+def _settle_after_end(job: Mapping[str, Any], settle: float = RESUBMIT_SETTLE) -> None:
+    """Wait until ``settle`` seconds passed since the job's end (by Ray's clock, never more than ``settle``)."""
+    end_ms = job.get("end_time")
+    if not end_ms:
+        return
+    time.sleep(min(settle, max(0.0, float(end_ms) / 1000 + settle - time.time())))
 
 
 def _with_task(metadata: dict[str, str], identity: TaskIdentity) -> dict[str, str]:
@@ -178,6 +191,7 @@ class JobSubmission:
             existing = self._wait_for_the_clears_stop(hook, existing)
         verdict = judge_job(existing)
         if verdict.terminal and not verdict.succeeded and submitted_by < self.try_number:
+            _settle_after_end(existing)
             hook.delete_job(self.submission_id)
             self._submit(hook, runtime_env)
             return (
