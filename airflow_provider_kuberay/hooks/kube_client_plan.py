@@ -6,6 +6,9 @@ hooks build the same plan and carry it out with their own client library.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +100,11 @@ class KubeClientPlan:
         mask_kubeconfig_secrets(document)
         # Keys and certificates never go to disk.
         return cls(False, kubeconfig=in_memory_credentials(document), context=context, disable_verify_ssl=verify_off)
+
+    def fingerprint(self) -> str:
+        """What tells plans apart: equal for the same credentials, a digest (it holds no secret in clear)."""
+        document = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(document.encode()).hexdigest()
 
     def load_in_cluster(self, load: Callable[..., Any], configuration: Any, not_configured: type[Exception]) -> bool:
         """

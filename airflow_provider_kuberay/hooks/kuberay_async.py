@@ -20,6 +20,7 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavaila
 from airflow_provider_kuberay.hooks import dashboard_access as access
 from airflow_provider_kuberay.hooks import kube_operations as ops
 from airflow_provider_kuberay.hooks import kube_resources as kr
+from airflow_provider_kuberay.hooks import shared_api_clients
 from airflow_provider_kuberay.hooks.connection_errors import named_connection_errors
 from airflow_provider_kuberay.hooks.connection_fields import tls_off_warning
 from airflow_provider_kuberay.hooks.dashboard_endpoint import DashboardEndpoint
@@ -81,6 +82,8 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
     # Built inside the first coroutine that needs them.
     _api: async_client.ApiClient | None = None
     _plan: KubeClientPlan | None = None
+    # The shared client's key; None for a client of the hook's own.
+    _shared_key: tuple[str | None, str] | None = None
 
     def _default_retry_policy(self) -> RetryPolicy:
         # Named in this module, where tests of the triggers make the default policy fast.
@@ -93,10 +96,13 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         await self.close()
 
     async def close(self) -> None:
-        """Close the API client, if one was opened."""
-        if self._api is not None:
-            await self._api.close()
-            self._api = None
+        """Let go of the API client, if one was opened (the last hook of its connection closes it)."""
+        api, self._api = self._api, None
+        key, self._shared_key = self._shared_key, None
+        if key is not None:
+            await shared_api_clients.release(key)
+        elif api is not None:
+            await api.close()
 
     # -- connection -----------------------------------------------------------------------------
     async def get_conn_extras(self) -> dict[str, Any]:
@@ -125,7 +131,10 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
     async def client_plan(self) -> KubeClientPlan:
         """How the connection configures the client (read once; a bad field raises here, naming it)."""
         if self._plan is None:
-            self._plan = KubeClientPlan.from_connection(
+            # In a thread: parsing a kubeconfig and registering its secrets with Airflow's log masker
+            # (which recompiles its pattern each time) are blocking work.
+            self._plan = await asyncio.to_thread(
+                KubeClientPlan.from_connection,
                 await self.get_conn_extras(),
                 cluster_context=self.cluster_context,
                 config_file=self.config_file,
@@ -138,10 +147,7 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
     async def _configuration(self, cfg: async_client.Configuration | None = None) -> async_client.Configuration:
         # Bad fields fail here, before any request, with one message naming the connection and field.
         with named_connection_errors("kuberay_conn_id", self.conn_id, ConfigException, OSError):
-            cfg = await self._load_configuration(cfg)
-        if not cfg.verify_ssl:
-            tls_off_warning(self.log, "kuberay_conn_id", self.conn_id, "the Kubernetes API server")
-        return cfg
+            return await self._load_configuration(cfg)
 
     async def _load_configuration(self, cfg: async_client.Configuration | None) -> async_client.Configuration:
         cfg = cfg or self.client_configuration or async_client.Configuration()
@@ -168,10 +174,21 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
             check_connection_fields(await self.get_conn_extras(), self.conn_id)
 
     async def api_client_async(self) -> async_client.ApiClient:
-        """The API client of this hook, built on first use (inside the running loop)."""
+        """
+        The API client of this hook: the one every open hook of the same connection on this loop
+        shares (a hook given its own ``client_configuration`` gets a client of its own).
+        """
         if self._api is None:
-            self._api = async_client.ApiClient(configuration=await self._configuration())
-            one_request_per_attempt(self._api.rest_client.pool_manager)
+            if self.client_configuration is not None:
+                api = await shared_api_clients.new_api_client(await self._configuration())
+            else:
+                key = (self.conn_id, (await self.client_plan()).fingerprint())
+                api = await shared_api_clients.acquire(key, self._configuration)
+                self._shared_key = key
+            one_request_per_attempt(api.rest_client.pool_manager)
+            if not api.configuration.verify_ssl:  # said in each task's log, not only the first
+                tls_off_warning(self.log, "kuberay_conn_id", self.conn_id, "the Kubernetes API server")
+            self._api = api
         return self._api
 
     async def namespace_or_default(self, namespace: str | None) -> str:

@@ -45,16 +45,6 @@ async def _take(events: AsyncGenerator[tuple[str, dict[str, Any]], None], count:
     return taken
 
 
-async def _build_client_unwatched(hook: KubeRayAsyncHook) -> None:
-    # kubernetes_asyncio loads the system CA store (~20 ms) when it builds a client for a server
-    # without a CA file, like this plain-HTTP fake; once per hook, so the loop watchdog looks away.
-    loop = asyncio.get_running_loop()
-    threshold, loop.slow_callback_duration = loop.slow_callback_duration, 10.0
-    await hook.api_client_async()
-    await asyncio.sleep(0)
-    loop.slow_callback_duration = threshold
-
-
 def _watch_calls(api: FakeKubeApi) -> list[dict[str, str]]:
     return [query for _, _, query in api.calls("GET", JOBS) if query.get("watch") == "true"]
 
@@ -129,7 +119,6 @@ def test_connection_namespace_read_without_blocking(api: FakeKubeApi, monkeypatc
     async def scenario() -> str:
         async with KubeRayAsyncHook("kr_async", retry_policy=FAST) as hook:
             await hook.get_conn_extras()
-            await _build_client_unwatched(hook)
             return str((await hook.get_object("RayJob", "j"))["metadata"]["namespace"])
 
     asyncio.run(scenario())  # once: the first connection read of a process imports modules
@@ -292,7 +281,6 @@ def test_watch_never_blocks_the_event_loop(api: FakeKubeApi) -> None:
 
     async def scenario() -> list[tuple[str, str, Any]]:
         async with _hook(api) as hook:
-            await _build_client_unwatched(hook)
             events = hook.watch_objects("RayJob", None, name="j")
             seen = await _take(events, 1)
             for status in ("RUNNING", "SUCCEEDED"):
