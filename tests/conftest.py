@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,29 @@ if TYPE_CHECKING:
     from devtools.local_ray import LocalRayHead
 
 _PROCESS_TAG = tag_this_session()
+# Per tier (tests/<tier>/...): when its first test started and its last ended, for the time budget.
+_TIER_SPANS: dict[str, list[float]] = {}
+
+
+def _tier(nodeid: str) -> str:
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    now = time.monotonic()
+    _TIER_SPANS.setdefault(_tier(nodeid), [now, now])
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _TIER_SPANS[_tier(nodeid)][1] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each tier's wall time (its session fixtures included): what README's time budget quotes."""
+    if len(_TIER_SPANS) > 1:
+        spans = ", ".join(f"{tier} {(end - start) / 60:.1f} min" for tier, (start, end) in _TIER_SPANS.items())
+        terminalreporter.write_line(f"wall time by tier: {spans}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
