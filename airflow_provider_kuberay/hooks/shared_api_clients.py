@@ -127,12 +127,12 @@ async def release(key: Hashable) -> None:
         return
     del clients[key]
     if not shared.client.done():
+        # Nobody waits for it any more. Not awaited: that would swallow a cancellation of the caller.
         shared.client.cancel()
-    try:
-        api = await shared.client
-    except (asyncio.CancelledError, Exception):  # a build that failed or was dropped: nothing to close
         return
-    await api.close()
+    if shared.client.cancelled() or shared.client.exception() is not None:
+        return  # never built: nothing to close
+    await shared.client.result().close()
 
 
 def open_clients() -> int:

@@ -21,15 +21,19 @@ CLUSTER = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=
 COMPLETE = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "jobId": "rj-1", "rayClusterName": "rc-1"}
 
 
-def _finish_with_log(kube: FakeKubeApi, name: str, log_for_nonce: Any) -> None:
-    """Once the RayJob exists, give its submitter pod a log made for the job's nonce, then complete it."""
+def _finish_with_log(kube: FakeKubeApi, name: str, log_for_nonce: Any | None) -> None:
+    """
+    Once the RayJob exists (however long the operator takes to create it on a loaded machine), give
+    its submitter pod a log made for the job's nonce, if any, then complete it.
+    """
 
     def run() -> None:
-        for _ in range(600):
+        for _ in range(1200):
             obj = kube.get("RayJob", NS, name)
             if obj is not None:
-                nonce = obj["spec"]["metadata"][NONCE_METADATA_KEY]
-                kube.add_pod(f"{name}-sub", NS, labels={"job-name": name}, log_chunks=[log_for_nonce(nonce)])
+                if log_for_nonce is not None:
+                    nonce = obj["spec"]["metadata"][NONCE_METADATA_KEY]
+                    kube.add_pod(f"{name}-sub", NS, labels={"job-name": name}, log_chunks=[log_for_nonce(nonce)])
                 kube.set_status("RayJob", NS, name, COMPLETE)
                 return
             time.sleep(0.05)
@@ -64,9 +68,7 @@ def test_run_job_returns_the_emitted_value_and_ignores_lookalikes(kube: FakeKube
 def test_without_return_result_the_summary_is_returned_as_before(kube: FakeKubeApi) -> None:
     ti = FakeTaskInstance()
     name = resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayJob")
-    threading.Thread(
-        target=lambda: (time.sleep(0.5), kube.set_status("RayJob", NS, name, COMPLETE)), daemon=True
-    ).start()
+    _finish_with_log(kube, name, None)
     op = KubeRayRunJobOperator(
         task_id="task", entrypoint="python job.py", cluster=CLUSTER, deferrable=False, resync_interval=0.3
     )
