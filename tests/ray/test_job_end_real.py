@@ -21,7 +21,9 @@ LONG_POLL = 60.0
 SEEN_WITHIN = 1.5
 
 
-async def _seen_after_end(url: str, entrypoint: str, *, stop_after: float | None = None) -> tuple[dict[str, Any], float]:
+async def _seen_after_end(
+    url: str, entrypoint: str, *, stop_after: float | None = None
+) -> tuple[dict[str, Any], float]:
     """Submit a job, wait for it with a trigger; return the event and how long after Ray's end_time it came."""
     sid = f"end-{uuid.uuid4().hex[:8]}"
     async with RayDashboardAsyncHook(None, dashboard_url=url) as hook:
@@ -29,7 +31,9 @@ async def _seen_after_end(url: str, entrypoint: str, *, stop_after: float | None
         trigger = RayDashboardJobTrigger(submission_id=sid, dashboard_url=url, poll_interval=LONG_POLL)
         waiting = asyncio.ensure_future(first_event(trigger))
         if stop_after is not None:
-            while (await hook.get_job_info(sid))["status"] != "RUNNING":
+            for _ in range(600):  # up to 60 s for the job to start
+                if (await hook.get_job_info(sid))["status"] == "RUNNING":
+                    break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(stop_after)
             await hook.stop_job(sid)
