@@ -106,3 +106,13 @@ def test_a_job_that_ended_before_the_signal_stream_opened_is_seen_at_its_first_l
     (event, elapsed), _ = run_watched(scenario())
     assert event["outcome"] == "succeeded"
     assert elapsed < 2.0
+
+
+def test_a_broken_signal_stream_is_followed_again(fake_dashboard: FakeDashboard) -> None:
+    job = fake_dashboard.add_job("s1", status="RUNNING", driver_node_id="node-1", supervisor_log=["started\n"])
+    fake_dashboard.fail_next("/api/v0/logs/stream", 0)  # the first connection is dropped
+    trigger = _trigger(fake_dashboard, poll_interval=LONG_POLL, stream_logs=False)
+    (event, delay), _ = run_watched(_event_and_delay(trigger, lambda: job.end("SUCCEEDED", "done"), 2.5))
+    assert event["outcome"] == "succeeded"
+    assert delay < 1.0, f"the end took {delay:.2f} s to be seen"
+    assert fake_dashboard.calls("GET").count(SUPERVISOR_STREAM) == 2
