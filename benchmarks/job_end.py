@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 import uuid
 
@@ -71,6 +72,8 @@ def run() -> list[Row]:
     finally:
         head.stop()
     client, trigger = delays["client"], delays["trigger"]
+    for way, values in delays.items():
+        print(f"[bench] job end, {way}: slowest {sorted(values)[-5:]}", file=sys.stderr)
     c95, t95 = percentile(client, 95), percentile(trigger, 95)
     runs = str(len(trigger))
     return [

@@ -14,8 +14,8 @@ from airflow_provider_kuberay.status.jobs_api import JobsApiVerdict, judge_job
 from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS
 
 # After a signal Ray may record the end a moment later (its supervisor logs, then writes the status):
-# the status is read again after these pauses (0.6 s in all) before the poll interval applies again.
-RECHECKS = (0.02, 0.04, 0.08, 0.16, 0.32)
+# the status is read again after these pauses (0.9 s in all) before the poll interval applies again.
+RECHECKS = (0.02, 0.02, 0.03, 0.03, 0.05, 0.05, 0.1, 0.2, 0.4)
 
 # Pauses before following a broken signal stream again (the poll still runs meanwhile).
 _RESUME = RetryPolicy(base_delay=0.5, max_delay=8.0)
