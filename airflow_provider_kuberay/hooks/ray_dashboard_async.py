@@ -175,9 +175,10 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
 
     async def follow_job_end(self, submission_id: str) -> AsyncGenerator[None, None]:
         """
-        Yield each time Ray's supervisor of the job writes to its own log: when the job's entrypoint
-        exits or is stopped it does so just before Ray records the job's end, so the caller reads the
-        status then instead of waiting for its next poll (it may need to look again a moment later).
+        Yield once the job has left PENDING, then each time Ray's supervisor of the job writes to its
+        own log: when the job's entrypoint exits or is stopped it does so just before Ray records the
+        job's end, so the caller reads the status then instead of waiting for its next poll (it may
+        need to look again a moment later).
 
         Returns at once when this Ray offers nothing to follow (before 2.40, or a job that ended
         unstarted); raises :class:`RayDashboardError` when the dashboard refuses (a Ray without the
@@ -188,6 +189,7 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         driver_node_id = await self._driver_node_id(submission_id)
         if driver_node_id is None or not await self._serves_plain_log_stream():
             return
+        yield  # the job left PENDING: a short one may have ended already, before the stream opens
         path = api.supervisor_log_stream_path(submission_id, driver_node_id)
         async for _ in self._stream_text(path, f"supervisor log of job {submission_id!r}"):
             yield

@@ -52,7 +52,8 @@ def test_the_end_is_seen_when_the_supervisor_signals_it(fake_dashboard: FakeDash
     assert event["outcome"] == "succeeded"
     assert delay < 1.0, f"the end took {delay:.2f} s to be seen"  # the signal, not the 30 s poll
     assert fake_dashboard.calls("GET").count(SUPERVISOR_STREAM) == 1
-    # Bounded reads: the first, the one at the stream's first line and its re-checks, the one at the end.
+    # Bounded reads: the first; at the stream's start (the job left PENDING, its first line) and at the end,
+    # one read and its re-checks each.
     assert fake_dashboard.calls("GET").count("/api/jobs/s1") <= 2 * len(RECHECKS) + 6
     assert slow == []
 
