@@ -45,6 +45,43 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
+# Two-sided 95% quantiles of Student's t by degrees of freedom (beyond the table: the normal's).
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
+        20: 2.09, 30: 2.04, 40: 2.02, 60: 2.00, 120: 1.98}  # fmt: skip
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """The mean and its 95% confidence interval (Student's t): ``(mean, low, high)``."""
+    if len(values) < 2:
+        only = values[0] if values else float("nan")
+        return only, float("nan"), float("nan")
+    mean = statistics.fmean(values)
+    dof = len(values) - 1
+    t = next((_T95[k] for k in sorted(_T95) if k >= dof), 1.96)
+    half = t * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def ratio_interval(
+    numerators: Sequence[float], denominators: Sequence[float], resamples: int = 5000
+) -> tuple[float, float, float]:
+    """
+    The ratio of two means over paired runs and its 95% interval (a paired bootstrap with a fixed
+    seed, so a rerun on the same data gives the same interval): ``(ratio, low, high)``.
+    """
+    import random
+
+    pairs = list(zip(numerators, denominators, strict=True))
+    draw = random.Random(20261129)
+    ratio = statistics.fmean(numerators) / statistics.fmean(denominators)
+    ratios = []
+    for _ in range(resamples):
+        sample = [pairs[draw.randrange(len(pairs))] for _ in pairs]
+        ratios.append(sum(a for a, _ in sample) / sum(b for _, b in sample))
+    ratios.sort()
+    return ratio, ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
+
+
 @dataclass
 class Row:
     """One line of the results table."""

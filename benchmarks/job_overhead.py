@@ -1,64 +1,40 @@
 """
-Job overhead on a local Ray head: the same short job through (a) the ``ray job submit`` CLI as a
-BashOperator would run it, (b) Ray's own ``JobSubmissionClient`` polling every second, (c) the
-provider's ``KubeRaySubmitJobOperator`` (deferrable) with its trigger run in-process at the same
-1 s poll interval. Overhead = time from start to result minus the job's own runtime (Ray's
-``end_time - start_time``).
+Job overhead on a local Ray head: many short jobs through (a) Ray's own ``JobSubmissionClient``
+polling every second and (b) the provider's ``KubeRaySubmitJobOperator`` (deferrable) with its
+trigger run in-process at the same 1 s ``poll_interval``. Overhead = time from start to result
+minus the job's own runtime (Ray's ``end_time - start_time``).
+
+Each pair of runs gives both ways the same job, of a random length between 0.5 and 1.5 s, so the
+job's end falls at a random phase of both 1 s polls alike; the order within a pair is random too.
+Reported: each way's mean overhead with its 95% interval, and the ratio of the means with its 95%
+interval (a paired bootstrap).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
+import random
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import Row, fmt, isolated_airflow_home, median, verdict
+from benchmarks.common import Row, fmt, isolated_airflow_home, mean_interval, ratio_interval, verdict
+from benchmarks.ray_jobs import CLIENT_POLL, ended, random_lengths, sleeper, submit_and_poll
 from tests.support.loop_watchdog import first_event
 
-RUNS = 5
-ENTRYPOINT = "python -c 'import time; time.sleep(1)'"
-ENTRYPOINT_ARGV = ["python", "-c", "import time; time.sleep(1)"]
+PAIRS = 40
+GOAL_RATIO = 1.0
 
 
-def _runtime(url: str, submission_id: str) -> float:
-    from ray.job_submission import JobSubmissionClient
-
-    info = JobSubmissionClient(url).get_job_info(submission_id)
-    assert info.status.value == "SUCCEEDED", info
-    assert info.start_time is not None, info
-    assert info.end_time is not None, info
-    return (info.end_time - info.start_time) / 1000.0
-
-
-def via_cli(url: str) -> tuple[float, str]:
-    sid = f"bench-cli-{uuid.uuid4().hex[:8]}"
-    ray = str(Path(sys.executable).with_name("ray"))
-    start = time.perf_counter()
-    subprocess.run(
-        [ray, "job", "submit", f"--address={url}", f"--submission-id={sid}", "--", *ENTRYPOINT_ARGV],
-        check=True, capture_output=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
-    )  # fmt: skip
-    return time.perf_counter() - start, sid
-
-
-def via_client(url: str) -> tuple[float, str]:
-    from ray.job_submission import JobStatus, JobSubmissionClient
-
+def via_client(url: str, entrypoint: str) -> tuple[float, str]:
     sid = f"bench-client-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
-    client = JobSubmissionClient(url)
-    client.submit_job(entrypoint=ENTRYPOINT, submission_id=sid)
-    while client.get_job_status(sid) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
-        time.sleep(1.0)
+    submit_and_poll(url, sid, entrypoint)
     return time.perf_counter() - start, sid
 
 
-def via_provider(url: str) -> tuple[float, str]:
+def via_provider(url: str, entrypoint: str) -> tuple[float, str]:
     from airflow.sdk.exceptions import TaskDeferred
 
     from airflow_provider_kuberay.operators import KubeRaySubmitJobOperator
@@ -67,8 +43,8 @@ def via_provider(url: str) -> tuple[float, str]:
     sid = f"bench-provider-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     operator = KubeRaySubmitJobOperator(
-        task_id="bench", entrypoint=ENTRYPOINT, submission_id=sid, ray_dashboard_conn_id=None,
-        dashboard_url=url, deferrable=True, poll_interval=1.0,
+        task_id="bench", entrypoint=entrypoint, submission_id=sid, ray_dashboard_conn_id=None,
+        dashboard_url=url, deferrable=True, poll_interval=CLIENT_POLL,
     )  # fmt: skip
     context: Any = context_for(FakeTaskInstance())
     try:
@@ -80,31 +56,44 @@ def via_provider(url: str) -> tuple[float, str]:
     return time.perf_counter() - start, sid
 
 
+def _overhead(way: Callable[[str, str], tuple[float, str]], url: str, length: float) -> float:
+    total, sid = way(url, sleeper(length))
+    start, end = ended(url, sid)
+    return total - (end - start)
+
+
 def run() -> list[Row]:
     isolated_airflow_home()
     from devtools.local_ray import LocalRayHead
 
+    ways = {"client": via_client, "provider": via_provider}
+    overhead: dict[str, list[float]] = {name: [] for name in ways}
+    order = random.Random(7)
     head = LocalRayHead(num_cpus=2).start()
     try:
         url = head.dashboard_url
-        ways = {"a: ray job submit CLI": via_cli, "b: JobSubmissionClient, 1 s poll": via_client,
-                "c: provider operator + trigger, 1 s poll": via_provider}  # fmt: skip
-        overhead: dict[str, list[float]] = {name: [] for name in ways}
         for way in ways.values():  # warm-up: imports, first connection
-            way(url)
-        for _ in range(RUNS):
-            for name, way in ways.items():
-                total, sid = way(url)
-                overhead[name].append(total - _runtime(url, sid))
+            _overhead(way, url, 0.5)
+        for length in random_lengths(PAIRS, seed=4):
+            for name in order.sample(list(ways), len(ways)):
+                overhead[name].append(_overhead(ways[name], url, length))
     finally:
         head.stop()
-    a, b, c = (median(overhead[name]) for name in ways)
-    names = list(ways)
+    client, provider = overhead["client"], overhead["provider"]
+    b, b_low, b_high = mean_interval(client)
+    c, c_low, c_high = mean_interval(provider)
+    ratio, r_low, r_high = ratio_interval(provider, client)
+    runs = str(PAIRS)
+
+    def interval(mean: float, low: float, high: float) -> str:
+        return f"{fmt(mean, ' s')} [{fmt(low)}, {fmt(high)}]"
+
     return [
-        Row("job overhead", f"({names[0]}) start->result minus job runtime", fmt(a, " s"), runs=str(RUNS)),
-        Row("job overhead", f"({names[1]})", fmt(b, " s"), runs=str(RUNS)),
-        Row("job overhead", f"({names[2]})", fmt(c, " s"), fmt(b, " s") + " (b)", f"{c / b:.2f}x (b), {c / a:.2f}x (a)",
-            "<= 1.1x (b) and < (a)", verdict(c <= 1.1 * b and c < a), str(RUNS)),
+        Row("job overhead", "(a) JobSubmissionClient, 1 s poll: start->result minus job runtime, mean [95%]",
+            interval(b, b_low, b_high), runs=runs),
+        Row("job overhead", "(b) provider operator + trigger, 1 s poll, mean [95%]", interval(c, c_low, c_high),
+            fmt(b, " s") + " (a)", f"{ratio:.2f}x [{r_low:.2f}, {r_high:.2f}] (a)", f"<= {GOAL_RATIO:g}x (a)",
+            verdict(ratio <= GOAL_RATIO), runs),
     ]  # fmt: skip
 
 

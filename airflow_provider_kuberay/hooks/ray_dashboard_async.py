@@ -173,29 +173,57 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
             await asyncio.sleep(pause)
             pause = min(_DRIVER_POLL_MAX, pause * 2)
 
+    async def follow_job_end(self, submission_id: str) -> AsyncGenerator[None, None]:
+        """
+        Yield once the job has left PENDING, then each time Ray's supervisor of the job writes to its
+        own log: when the job's entrypoint exits or is stopped it does so just before Ray records the
+        job's end, so the caller reads the status then instead of waiting for its next poll (it may
+        need to look again a moment later).
+
+        Returns at once when this Ray offers nothing to follow (before 2.40, or a job that ended
+        unstarted); raises :class:`RayDashboardError` when the dashboard refuses (a Ray without the
+        supervisor's log). Either way the caller's polling still finds the end.
+
+        :param submission_id: the job's submission id.
+        """
+        driver_node_id = await self._driver_node_id(submission_id)
+        if driver_node_id is None or not await self._serves_plain_log_stream():
+            return
+        yield  # the job left PENDING: a short one may have ended already, before the stream opens
+        path = api.supervisor_log_stream_path(submission_id, driver_node_id)
+        async for _ in self._stream_text(path, f"supervisor log of job {submission_id!r}"):
+            yield
+
     async def _stream_driver_log(self, submission_id: str, driver_node_id: str) -> AsyncGenerator[str, None]:
+        path = api.job_log_stream_path(submission_id, driver_node_id)
+        started = False
+        try:
+            async for chunk in self._stream_text(path, f"log stream of job {submission_id!r}"):
+                started = True
+                yield chunk
+        except RayDashboardError as err:
+            if err.http_status != 404 or started:
+                raise
+            # A Ray without the state API's log endpoint.
+            async for chunk in self.tail_job_logs(submission_id):
+                yield chunk
+
+    async def _stream_text(self, path: str, what: str) -> AsyncGenerator[str, None]:
+        """Yield the text of a streamed answer (the state API's log stream) as it arrives."""
         session, endpoint = await self._client()
-        url = endpoint.join(api.job_log_stream_path(submission_id, driver_node_id))
         # Only connecting has a deadline: a job may stay silent for hours.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=endpoint.timeout)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            async with session.get(url, timeout=timeout) as response:
-                if response.status == 404:  # a Ray without the state API's log endpoint
-                    response.release()
-                    async for chunk in self.tail_job_logs(submission_id):
-                        yield chunk
-                    return
+            async with session.get(endpoint.join(path), timeout=timeout) as response:
                 if response.status != 200:
                     text = (await response.text())[:500].strip()
-                    raise RayDashboardError(
-                        f"log stream of job {submission_id!r} refused: HTTP {response.status}: {text}", response.status
-                    )
+                    raise RayDashboardError(f"{what} refused: HTTP {response.status}: {text}", response.status)
                 async for data in response.content.iter_any():
                     if text := decoder.decode(data):
                         yield text
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-            raise RayDashboardError(f"log stream of job {submission_id!r} broke: {err!r}") from err
+            raise RayDashboardError(f"{what} broke: {err!r}") from err
 
     async def tail_job_logs(self, submission_id: str) -> AsyncGenerator[str, None]:
         """

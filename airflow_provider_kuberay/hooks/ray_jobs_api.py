@@ -108,6 +108,35 @@ def job_log_stream_path(submission_id: str, driver_node_id: str, interval: float
     return f"/api/v0/logs/stream?{query}"
 
 
+# How often the agent re-reads the job supervisor's log when following it for the job's end: the end is
+# seen about this long after Ray records it.
+END_SIGNAL_INTERVAL = 0.05
+
+
+def supervisor_log_stream_path(submission_id: str, driver_node_id: str, interval: float = END_SIGNAL_INTERVAL) -> str:
+    """
+    Path of Ray's log streaming endpoint following the job supervisor's own log from its last line.
+
+    Ray's supervisor writes a line there when the job's entrypoint exits (or is stopped), just before
+    it records the terminal status: the one push a Ray dashboard gives of a job's end. Rays without
+    that log (``jobs/supervisor-<id>.log``) answer with an error.
+
+    :param submission_id: the job's submission id.
+    :param driver_node_id: the node its driver, and so its supervisor, runs on.
+    :param interval: seconds between the agent's reads at the end of the log.
+    """
+    query = urlencode(
+        {
+            "node_id": driver_node_id,
+            "filename": f"jobs/supervisor-{submission_id}.log",
+            "lines": 1,
+            "interval": interval,
+            "format": "text",
+        }
+    )
+    return f"/api/v0/logs/stream?{query}"
+
+
 # Before Ray 2.40 the log stream prefixes every chunk it writes with a status byte (b"1") and cannot be
 # asked not to, so the job log of an older Ray is followed through the Jobs API's log tail instead.
 PLAIN_LOG_STREAM_SINCE = (2, 40)

@@ -54,7 +54,8 @@ class KubeRaySubmitJobOperator(BaseOperator):
     :param wait_for_completion: wait for the job's end (else return right after submission).
     :param deferrable: wait in the triggerer instead of the worker; defaults to
         ``[operators] default_deferrable``.
-    :param poll_interval: seconds between status checks.
+    :param poll_interval: seconds between status checks; the job's end is usually seen sooner, as
+        Ray signals it (see the README, "Ends seen as they happen").
     :param stream_logs: copy the job's log into the task log while it runs.
     :param log_tail_lines: how many last log lines a failure message carries.
     :param return_result: return the value the entrypoint emits with

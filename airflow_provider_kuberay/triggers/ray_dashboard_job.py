@@ -14,11 +14,12 @@ from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardErr
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
-from airflow_provider_kuberay.status.jobs_api import JobsApiVerdict, judge_job
+from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA
 from airflow_provider_kuberay.triggers._job_log import copy_job_log
 from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within
 from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
+from airflow_provider_kuberay.triggers.job_end import JobEndWatch
 from airflow_provider_kuberay.triggers.log_position import LogPosition
 
 
@@ -30,7 +31,9 @@ class RayDashboardJobTrigger(BaseTrigger):
     """
     Wait, asynchronously, until a job submitted through the Ray Jobs API is terminal.
 
-    It polls the job's status and, at the same time, streams the job's log into the task log.
+    It learns of the job's end as it happens (:class:`JobEndWatch`: Ray's supervisor of the job
+    signals it through the dashboard's log stream; the status is also polled) and, at the same
+    time, streams the job's log into the task log.
     The event carries the outcome, Ray's status and message, and the log's last lines when the
     job did not succeed. While it waits it stops nothing: the task decides. When a user kills the
     deferred task (Airflow 3.3+ ``on_kill``: mark failed, mark success, clear), it stops the job
@@ -42,7 +45,8 @@ class RayDashboardJobTrigger(BaseTrigger):
     :param submission_id: the job's submission id.
     :param ray_dashboard_conn_id: id of a ``ray_dashboard`` connection (may be ``None`` with a URL).
     :param dashboard_url: a dashboard URL overriding the connection's host.
-    :param poll_interval: seconds between status checks.
+    :param poll_interval: seconds between status checks (the end is usually seen sooner, when Ray
+        signals it).
     :param stream_logs: whether to stream the job's log into the task log.
     :param log_tail_lines: how many last log lines a failure event carries.
     :param deadline: a Unix time after which a still running job yields a ``timeout`` event.
@@ -137,9 +141,17 @@ class RayDashboardJobTrigger(BaseTrigger):
         forwarder = LineForwarder(lambda line: self.log.info("[ray] %s", line))
         if self.stream_logs:
             await position.resume(forwarder, self.log.info)
+        watch = JobEndWatch(
+            hook, self.submission_id, poll_interval=self.poll_interval, deadline=self.deadline, log=self.log
+        )
         streamer = asyncio.create_task(self._stream_logs(hook, forwarder)) if self.stream_logs else None
+        if streamer is not None:
+            # The copy returns once its stream ended with the job: read the status at once.
+            streamer.add_done_callback(lambda _: watch.nudge())
         try:
-            verdict = await self._wait_until_terminal(hook)
+            verdict = await watch.wait()
+            if verdict is not None:
+                self.log.info("Ray job %s is %s", self.submission_id, verdict.status.value)
         finally:
             if streamer is not None and not streamer.done():
                 streamer.cancel()
@@ -160,16 +172,6 @@ class RayDashboardJobTrigger(BaseTrigger):
             )
         log_tail = "" if verdict.succeeded else unreadable or last_lines(full_log, self.log_tail_lines)
         return JobsApiEvent.ended(self.submission_id, verdict, log_tail)
-
-    async def _wait_until_terminal(self, hook: RayDashboardAsyncHook) -> JobsApiVerdict | None:
-        while True:
-            verdict = judge_job(await hook.get_job_info(self.submission_id))
-            if verdict.terminal:
-                self.log.info("Ray job %s is %s", self.submission_id, verdict.status.value)
-                return verdict
-            if self.deadline is not None and time.time() >= self.deadline:
-                return None
-            await asyncio.sleep(self.poll_interval)
 
     async def _stream_logs(self, hook: RayDashboardAsyncHook, forwarder: LineForwarder) -> None:
         await copy_job_log(hook, self.submission_id, forwarder, self.log.warning)

@@ -26,6 +26,15 @@ class FakeJob:
     error_type: str | None = None
     # Set (as newer Ray does) once the driver runs: the provider then follows the state API's stream.
     driver_node_id: str | None = None
+    # The lines of Ray's supervisor log of the job (jobs/supervisor-<id>.log); None: no such file, as
+    # in a Ray that does not write it (the state API then answers 500).
+    supervisor_log: list[str] | None = None
+
+    def end(self, status: str, message: str) -> None:
+        """End the job as Ray's supervisor does: a line in its log, then the terminal status."""
+        if self.supervisor_log is not None:
+            self.supervisor_log.append(f"INFO job_supervisor.py -- Job {self.submission_id} ended: {status}\n")
+        self.status, self.message = status, message
 
     def details(self) -> dict[str, Any]:
         return {
@@ -45,7 +54,8 @@ class FakeJob:
 class FakeDashboard:
     """
     Serve the Jobs/Serve REST routes the provider uses. ``fail_next(path_prefix, status, times)``
-    scripts errors (0: the connection is dropped); ``requests`` records every call as ``(method, path)``.
+    scripts errors (0: the connection is dropped); ``requests`` records every call as ``(method, path)``
+    (a log stream of a file named by ``filename``: ``path?filename=...``).
     """
 
     def __init__(self) -> None:
@@ -107,7 +117,8 @@ class FakeDashboard:
 
     @web.middleware
     async def _record_and_fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
+        filename = request.query.get("filename")
+        self.requests.append((request.method, request.path + (f"?filename={filename}" if filename else "")))
         for fault in self._faults:
             prefix, status, times, retry_after = fault
             if times > 0 and request.path.startswith(prefix):
@@ -223,6 +234,8 @@ class FakeDashboard:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Ray's state API log stream: replays the driver log, then keeps following it until the client leaves."""
+        if "filename" in request.query:
+            return await self._stream_file(request, request.query["filename"])
         job = self.jobs.get(request.query.get("submission_id", ""))
         if job is None or job.driver_node_id is None or request.query.get("node_id") != job.driver_node_id:
             return web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in trouble")
@@ -239,6 +252,23 @@ class FakeDashboard:
                     return response
                 await response.write(chunks[sent].encode())
                 sent += 1
+            await asyncio.sleep(0.01)
+        return response
+
+    async def _stream_file(self, request: web.Request, filename: str) -> web.StreamResponse:
+        """A log file by name; only a job's supervisor log exists here: its last ``lines``, then what follows."""
+        job = next((j for j in self.jobs.values() if filename == f"jobs/supervisor-{j.submission_id}.log"), None)
+        if job is None or job.supervisor_log is None or request.query.get("node_id") != job.driver_node_id:
+            return web.Response(status=500, text=f"A file is not found at: /tmp/ray/session/logs/{filename}")
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        lines = job.supervisor_log
+        tail = int(request.query.get("lines", "1000"))
+        sent = 0 if tail < 0 else max(0, len(lines) - tail)
+        while request.transport is not None and not request.transport.is_closing():
+            if sent < len(lines):
+                await response.write("".join(lines[sent:]).encode())
+                sent = len(lines)
             await asyncio.sleep(0.01)
         return response
 
