@@ -35,6 +35,8 @@ NAIVE_INTERVAL = 1.0
 STEADY_SECONDS = 5.0
 CONN_ID = "kuberay_bench_scale"
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
+# Set in a worker's environment, the seconds between the shared watch's re-lists (for a diagnosis).
+RESYNC_VARIABLE = "BENCH_SCALE_RESYNC_SECONDS"
 
 
 # ---------------------------------------------------------------- worker (one fresh process per run)
@@ -135,6 +137,11 @@ def worker_main(argv: list[str]) -> None:
     # What a triggerer has loaded before any trigger runs: Airflow and the trigger modules.
     import airflow_provider_kuberay.triggers.ray_job  # noqa: F401
 
+    if os.environ.get(RESYNC_VARIABLE):  # a diagnosis: the shared watch's periodic re-list, changed
+        from airflow_provider_kuberay.triggers import watch_hub
+
+        watch_hub.RESYNC_SECONDS = float(os.environ[RESYNC_VARIABLE])
+
     result = asyncio.run(_worker(mode, namespace, shard_names(n, shard, shards), timeout=max(300.0, n * 0.1)))
     out.write_text(json.dumps(result))
 
@@ -184,10 +191,12 @@ NOT_DONE = {"jobDeploymentStatus": "Suspended", "jobStatus": ""}
 DONE = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}
 
 
-def _start_worker(mode: str, namespace: str, n: int, out: Path, shard: int, shards: int) -> subprocess.Popen[str]:
+def _start_worker(
+    mode: str, namespace: str, n: int, out: Path, shard: int, shards: int, env: dict[str, str]
+) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "benchmarks.triggerer_scale", "worker", mode, namespace, str(n), str(out),
                str(shard), str(shards)]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
 
 
 def _await_ready(worker: subprocess.Popen[str]) -> None:
@@ -198,7 +207,9 @@ def _await_ready(worker: subprocess.Popen[str]) -> None:
     raise RuntimeError(f"worker exited before READY ({worker.wait()})")
 
 
-def _one_run(api: Any, custom: Any, mode: str, namespace: str, n: int, shards: int = 1) -> dict[str, Any]:
+def _one_run(
+    api: Any, custom: Any, mode: str, namespace: str, n: int, shards: int = 1, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """
     One run: ``shards`` worker processes (each its own loop and watch) wait on the N RayJobs between
     them; the summary of each process is in ``"shards"``, the combined numbers at the top level.
@@ -208,7 +219,7 @@ def _one_run(api: Any, custom: Any, mode: str, namespace: str, n: int, shards: i
         list(pool.map(lambda name: _set_status(custom, namespace, name, NOT_DONE), names))
     outs = [Path(tempfile.mkstemp(prefix="bench-scale-", suffix=".json")[1]) for _ in range(shards)]
     launched = time.monotonic()
-    workers = [_start_worker(mode, namespace, n, outs[k], k, shards) for k in range(shards)]
+    workers = [_start_worker(mode, namespace, n, outs[k], k, shards, env or {}) for k in range(shards)]
     try:
         for worker in workers:
             _await_ready(worker)
