@@ -48,14 +48,21 @@ def run_large(kubeconfig: str) -> list[Row]:
             results.append(scale._one_run(api, custom, "provider", namespace, LARGE_N))
             loads.append(load())
             print(f"  triggerer scale N={LARGE_N}: run {index + 1}/{LARGE_RUNS} done", file=sys.stderr, flush=True)
-        quiet = []
-        if DIAGNOSE:
+        quiet: list[dict[str, Any]] = []
+        diagnosis_error = ""
+        if DIAGNOSE:  # its failure must not cost the runs above
             env = {scale.RESYNC_VARIABLE: "3600"}
-            quiet.append(scale._one_run(api, custom, "provider", namespace, LARGE_N, env=env))
+            try:
+                quiet.append(scale._one_run(api, custom, "provider", namespace, LARGE_N, env=env))
+            except Exception as err:
+                diagnosis_error = f"{type(err).__name__}: {err}"[:300]
             loads.append(load())
     finally:
         scale.teardown(api, custom, namespace)
-    return _large_rows(results, created, loads) + _diagnosis_rows(quiet)
+    rows = _large_rows(results, created, loads) + _diagnosis_rows(quiet)
+    if diagnosis_error:
+        rows.append(Row("triggerer scale 10k", f"N={LARGE_N}, diagnosis run", f"FAILED: {diagnosis_error}", met="NO"))
+    return rows
 
 
 def _diagnosis_rows(results: list[dict[str, Any]]) -> list[Row]:
