@@ -1,15 +1,18 @@
 """
 ``make bench``: run every benchmark on this machine, print one table, write ``benchmarks/RESULTS.md``.
 
-Order: parse cost, job overhead, job end latency, log latency, triggerer scale. The Kubernetes control plane of the
-harness is started once for the two benchmarks that need it (or the cluster in ``KUBECONFIG`` is
-used) and always stopped. ``BENCH_ONLY=parse,job,end,log,scale`` runs a subset.
+Order: parse cost, job overhead, job end latency, log latency, triggerer scale (N up to 1,000;
+N=10,000; N=1,000 over two triggerer processes), then one job end to end in a real Airflow
+deployment. The Kubernetes control plane of the harness is started once for the benchmarks that
+need it (or the cluster in ``KUBECONFIG`` is used) and always stopped.
+``BENCH_ONLY=parse,job,end,log,scale,scale10k,scale2proc,e2e`` runs a subset.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import importlib.metadata
 import os
 import platform
@@ -25,7 +28,8 @@ from pathlib import Path
 from benchmarks.common import ROOT, Row, isolated_airflow_home
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-EVERY = ("parse", "job", "end", "log", "scale")  # the BENCH_ONLY keys
+ALL = ("parse", "job", "end", "log", "scale", "scale10k", "scale2proc", "e2e")  # the BENCH_ONLY keys
+KUBE = {"log", "scale", "scale10k", "scale2proc"}
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "goal", "met", "runs")
 
 
@@ -88,9 +92,10 @@ def _guarded(name: str, fn: Callable[[], list[Row]]) -> list[Row]:
 
 def main() -> int:
     isolated_airflow_home()
-    from benchmarks import job_end, job_overhead, log_latency, parse_cost, triggerer_scale
+    from benchmarks import deploy_end_to_end, job_end, job_overhead, log_latency, parse_cost, triggerer_scale
+    from benchmarks import triggerer_scale_large as scale_large
 
-    only = set(filter(None, os.environ.get("BENCH_ONLY", ",".join(EVERY)).split(",")))
+    only = set(filter(None, os.environ.get("BENCH_ONLY", ",".join(ALL)).split(",")))
     started = time.monotonic()
     rows: list[Row] = []
     if "parse" in only:
@@ -100,7 +105,7 @@ def main() -> int:
     if "end" in only:
         rows += _guarded("job end seen", job_end.run)
     kube_notes = ""
-    if only & {"log", "scale"}:
+    if only & KUBE:
         kubeconfig = os.environ.get("KUBECONFIG")
         run_dir: Path | None = None
         if not kubeconfig:
@@ -120,21 +125,28 @@ def main() -> int:
         try:
             if "log" in only:
                 rows += _guarded("log latency", lambda: log_latency.run(kubeconfig))
-            if "scale" in only:
+            scales = (("scale", "triggerer scale", triggerer_scale.run),
+                      ("scale10k", "triggerer scale 10k", scale_large.run_large),
+                      ("scale2proc", "triggerer scale 2 processes", scale_large.run_split))  # fmt: skip
+            for key, name, bench in scales:
+                if key not in only:
+                    continue
                 if kubeconfig:
-                    rows += _guarded("triggerer scale", lambda: triggerer_scale.run(kubeconfig))
+                    rows += _guarded(name, functools.partial(bench, kubeconfig))
                 else:
-                    rows.append(Row("triggerer scale", "NOT RUN", kube_notes, met="NO"))
+                    rows.append(Row(name, "NOT RUN", kube_notes, met="NO"))
         finally:
             if run_dir is not None:
                 from harness import controlplane
 
                 controlplane.down(run_dir, log=lambda *a: print(*a, file=sys.stderr))
                 shutil.rmtree(run_dir, ignore_errors=True)
+    if "e2e" in only:
+        rows += _guarded("end to end (deployment)", deploy_end_to_end.run)
     elapsed = time.monotonic() - started
     rendered = table(rows)
     print(rendered)
-    if only == set(EVERY):
+    if only == set(ALL):
         RESULTS.write_text(_report(rendered, elapsed, kube_notes))
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
     return 0
@@ -176,7 +188,13 @@ Notes:
   one by one by a sequential client, and latency counts from just before each patch request.
   Requests/s are those the API server counted for rayjobs (GET/LIST/WATCH) during {5:g} s of waiting.
   RSS "added" is the worker's peak minus its RSS with Airflow and the provider imported, before
-  any trigger ran (the process peak is in brackets).
+  any trigger ran (the process peak is in brackets). N=10,000 and the two-process split use the
+  same workers (`benchmarks/triggerer_scale_large.py`); the split's baseline is one process holding
+  all N, its runs interleaved with the split's.
+- End to end: the deploy tier's Airflow deployment (Postgres, API server, scheduler, DAG processor,
+  two triggerers, LocalExecutor) runs `deploy_numbered_lines` against a local Ray head; each step
+  is read from the run's and task instance's REST timestamps, the task log's timestamps and Ray's
+  job start/end times, and names the settings that govern it (`benchmarks/deploy_end_to_end.py`).
 """
 
 

@@ -35,6 +35,8 @@ NAIVE_INTERVAL = 1.0
 STEADY_SECONDS = 5.0
 CONN_ID = "kuberay_bench_scale"
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
+# Set in a worker's environment, the seconds between the shared watch's re-lists (for a diagnosis).
+RESYNC_VARIABLE = "BENCH_SCALE_RESYNC_SECONDS"
 
 
 # ---------------------------------------------------------------- worker (one fresh process per run)
@@ -81,22 +83,29 @@ async def _naive_waiters(names: list[str], namespace: str, ready: set[str], fire
     await asyncio.gather(*(one(name) for name in names))
 
 
-async def _worker(mode: str, namespace: str, n: int, timeout: float) -> dict[str, Any]:
+def shard_names(n: int, shard: int = 0, shards: int = 1) -> list[str]:
+    """The RayJob names one of ``shards`` worker processes waits on (interleaved, so patches alternate)."""
+    return [f"job-{i}" for i in range(n) if i % shards == shard]
+
+
+async def _worker(mode: str, namespace: str, names: list[str], timeout: float) -> dict[str, Any]:
     base_rss = _rss_mb()  # Airflow and the provider loaded, no trigger yet: what any triggerer holds
-    names = [f"job-{i}" for i in range(n)]
+    n = len(names)
     ready: set[str] = set()
     fired: dict[str, float] = {}
     lags: list[float] = []
     stop = asyncio.Event()
     waiting = _provider_waiters if mode == "provider" else _naive_waiters
+    began = time.monotonic()
     waiters = asyncio.create_task(waiting(names, namespace, ready, fired))
-    deadline = time.monotonic() + timeout
+    deadline = began + timeout
     while len(ready) < n:
         if waiters.done():
             waiters.result()
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(ready)}/{n} waiters started")
         await asyncio.sleep(0.05)
+    start_s = time.monotonic() - began  # until every trigger has read its object (waiting)
     rss_started = _rss_mb()
     ticker = asyncio.create_task(_ticker(lags, stop))
     cpu0 = _cpu()
@@ -107,7 +116,7 @@ async def _worker(mode: str, namespace: str, n: int, timeout: float) -> dict[str
     await ticker
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"fired": fired, "lags": lags, "cpu_s": cpu, "peak_rss_mb": peak, "base_rss_mb": base_rss,
-            "started_rss_mb": rss_started}  # fmt: skip
+            "started_rss_mb": rss_started, "start_s": start_s}  # fmt: skip
 
 
 def _rss_mb() -> float:
@@ -123,12 +132,17 @@ def _cpu() -> float:
 
 
 def worker_main(argv: list[str]) -> None:
-    mode, namespace, n, out = argv[0], argv[1], int(argv[2]), Path(argv[3])
+    mode, namespace, n, out, shard, shards = argv[0], argv[1], int(argv[2]), Path(argv[3]), int(argv[4]), int(argv[5])
     isolated_airflow_home()
     # What a triggerer has loaded before any trigger runs: Airflow and the trigger modules.
     import airflow_provider_kuberay.triggers.ray_job  # noqa: F401
 
-    result = asyncio.run(_worker(mode, namespace, n, timeout=300.0))
+    if os.environ.get(RESYNC_VARIABLE):  # a diagnosis: the shared watch's periodic re-list, changed
+        from airflow_provider_kuberay.triggers import watch_hub
+
+        watch_hub.RESYNC_SECONDS = float(os.environ[RESYNC_VARIABLE])
+
+    result = asyncio.run(_worker(mode, namespace, shard_names(n, shard, shards), timeout=max(300.0, n * 0.1)))
     out.write_text(json.dumps(result))
 
 
@@ -177,71 +191,131 @@ NOT_DONE = {"jobDeploymentStatus": "Suspended", "jobStatus": ""}
 DONE = {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}
 
 
-def _one_run(kubeconfig: str, api: Any, custom: Any, mode: str, namespace: str, n: int) -> dict[str, Any]:
-    names = [f"job-{i}" for i in range(n)]
+def _start_worker(
+    mode: str, namespace: str, n: int, out: Path, shard: int, shards: int, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "benchmarks.triggerer_scale", "worker", mode, namespace, str(n), str(out),
+               str(shard), str(shards)]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
+
+
+def _await_ready(worker: subprocess.Popen[str]) -> None:
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if line.strip() == "READY":
+            return
+    raise RuntimeError(f"worker exited before READY ({worker.wait()})")
+
+
+def _one_run(
+    api: Any, custom: Any, mode: str, namespace: str, n: int, shards: int = 1, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """
+    One run: ``shards`` worker processes (each its own loop and watch) wait on the N RayJobs between
+    them; the summary of each process is in ``"shards"``, the combined numbers at the top level.
+    """
+    names = shard_names(n)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda name: _set_status(custom, namespace, name, NOT_DONE), names))
-    out = Path(tempfile.mkstemp(prefix="bench-scale-", suffix=".json")[1])
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.triggerer_scale", "worker", mode, namespace, str(n), str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
-    )  # fmt: skip
+    outs = [Path(tempfile.mkstemp(prefix="bench-scale-", suffix=".json")[1]) for _ in range(shards)]
+    launched = time.monotonic()
+    workers = [_start_worker(mode, namespace, n, outs[k], k, shards, env or {}) for k in range(shards)]
     try:
-        assert worker.stdout is not None
-        for line in worker.stdout:
-            if line.strip() == "READY":
-                break
-        else:
-            raise RuntimeError(f"worker exited before READY ({worker.wait()})")
+        for worker in workers:
+            _await_ready(worker)
+        all_ready_s = time.monotonic() - launched  # process start (imports included) to every trigger waiting
         requests0, t0 = _requests(api), time.monotonic()
         time.sleep(STEADY_SECONDS)
         steady = (_requests(api) - requests0) / (time.monotonic() - t0)
         patched: dict[str, float] = {}
+        patch_started = time.monotonic()
         for name in names:  # sequential, at the rate one client can write
             patched[name] = time.time()
             _set_status(custom, namespace, name, DONE)
-        if worker.wait(timeout=300) != 0:
-            raise RuntimeError(f"worker failed ({worker.returncode})")
-        result = json.loads(out.read_text())
+        patch_s = time.monotonic() - patch_started
+        for worker in workers:
+            if worker.wait(timeout=max(300.0, n * 0.1)) != 0:
+                raise RuntimeError(f"worker failed ({worker.returncode})")
+        results = [json.loads(out.read_text()) for out in outs]
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-        out.unlink(missing_ok=True)
-    latencies = [result["fired"][name] - patched[name] for name in names]
-    return {"latency": latencies, "lags": result["lags"], "steady_rps": steady, "cpu_s": result["cpu_s"],
-            "rss": result["peak_rss_mb"], "rss_added": result["peak_rss_mb"] - result["base_rss_mb"]}  # fmt: skip
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        for out in outs:
+            out.unlink(missing_ok=True)
+    per_shard = [_summary(result, patched, steady / shards) for result in results]
+    combined = {
+        "latency": [x for s in per_shard for x in s["latency"]], "lags": [x for s in per_shard for x in s["lags"]],
+        "steady_rps": steady, "cpu_s": sum(s["cpu_s"] for s in per_shard),
+        "rss": sum(s["rss"] for s in per_shard), "rss_added": sum(s["rss_added"] for s in per_shard),
+        "start_s": max(s["start_s"] for s in per_shard), "all_ready_s": all_ready_s, "patch_s": patch_s,
+    }  # fmt: skip
+    return {**combined, "shards": per_shard}
 
 
-def _setup(api: Any, custom: Any, kubeconfig: str, namespace: str, n: int) -> None:
+def _summary(result: dict[str, Any], patched: dict[str, float], steady_rps: float) -> dict[str, Any]:
+    latencies = [fired - patched[name] for name, fired in result["fired"].items()]
+    return {"latency": latencies, "lags": result["lags"], "steady_rps": steady_rps, "cpu_s": result["cpu_s"],
+            "rss": result["peak_rss_mb"], "rss_added": result["peak_rss_mb"] - result["base_rss_mb"],
+            "start_s": result["start_s"]}  # fmt: skip
+
+
+def setup(api: Any, custom: Any, namespace: str, n: int) -> float:
+    """Create the namespace and its N suspended RayJobs; the seconds the creation took."""
     from kubernetes import client
 
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         bodies = [_rayjob(f"job-{i}", namespace) for i in range(n)]
         list(pool.map(lambda body: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body),
                       bodies))  # fmt: skip
+    created = time.monotonic() - started
     time.sleep(2)  # let the operator see them (it marks them suspended) before the first run
+    return created
 
 
-def run(kubeconfig: str) -> list[Row]:
+def teardown(api: Any, custom: Any, namespace: str, timeout: float = 300.0) -> None:
+    """Delete the RayJobs and their namespace, and wait (bounded) until the RayJobs are gone from etcd."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    except ApiException as err:  # a 504 at 10,000 objects: the API server goes on deleting, the wait below counts
+        print(f"  {namespace}: deleting the RayJobs answered {err.status}; waiting for them", file=sys.stderr)
+    client.CoreV1Api(api).delete_namespace(namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=1)
+        if not left["items"]:
+            return
+        time.sleep(2)
+    print(f"  {namespace}: RayJobs still there after {timeout:.0f} s", file=sys.stderr, flush=True)
+
+
+def connect(kubeconfig: str) -> tuple[Any, Any]:
+    """The benchmark's connection (for the workers, in the environment) and the driver's own clients."""
     isolated_airflow_home()
     extra = {"kube_config_path": kubeconfig, "namespace": "default"}
     os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps({"conn_type": "kuberay", "extra": extra})
-    api, custom = _clients(kubeconfig)
-    rows: list[Row] = []
-    from kubernetes import client
+    return _clients(kubeconfig)
 
+
+def run(kubeconfig: str) -> list[Row]:
+    api, custom = connect(kubeconfig)
+    rows: list[Row] = []
     for n in SIZES:
         namespace = f"bench-scale-{n}-{os.getpid()}"
-        _setup(api, custom, kubeconfig, namespace, n)
+        setup(api, custom, namespace, n)
         try:
             for mode, runs in (("provider", RUNS), ("naive", NAIVE_RUNS[n])):
-                results = [_one_run(kubeconfig, api, custom, mode, namespace, n) for _ in range(runs)]
+                results = [_one_run(api, custom, mode, namespace, n) for _ in range(runs)]
                 rows += _rows(mode, n, results)
                 print(f"  triggerer scale N={n} {mode}: done", file=sys.stderr, flush=True)
         finally:
-            client.CoreV1Api(api).delete_namespace(namespace)
+            teardown(api, custom, namespace)
     _judge_flat(rows)
     return rows
 
