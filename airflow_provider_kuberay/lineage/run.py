@@ -84,12 +84,18 @@ class OpenLineageFacets:
             planned = RayRun()
         return seen.over(planned)
 
-    def _operator_lineage(self) -> Any:
+    def _operator_lineage(self, task_instance: Any = None) -> Any:
         try:
             from airflow_provider_kuberay.lineage.facets import operator_lineage
         except ImportError:  # the openlineage extra is not installed
             return None
-        return operator_lineage(self._lineage_run())
+        if task_instance is None:
+            context = current_context()
+            task_instance = context["ti"] if context is not None else None
+        # Airflow 3.1 asks the task as parsed; what ran (rendered, and recorded) is the task instance's.
+        ran = getattr(task_instance, "task", None)
+        source = ran if isinstance(ran, OpenLineageFacets) else self
+        return operator_lineage(source._lineage_run())
 
     def get_openlineage_facets_on_start(self) -> Any:
         """The OpenLineage facets of the task's start: what it will submit or create."""
@@ -97,8 +103,8 @@ class OpenLineageFacets:
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The OpenLineage facets of the task's success: what it submitted or created."""
-        return self._operator_lineage()
+        return self._operator_lineage(task_instance)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """The OpenLineage facets of the task's failure: what it submitted or created so far."""
-        return self._operator_lineage()
+        return self._operator_lineage(task_instance)

@@ -87,7 +87,8 @@ def _run_with_lineage(tmp_path: Path, dag_id: str, dashboard_url: str, **dag: An
     finally:
         path.unlink()
     results = [line for line in done.stdout.splitlines() if line.startswith("RESULT=")]
-    assert results, f"the DAG run printed no result (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    assert results, f"the DAG run printed no result (exit {done.returncode}):\n{output}"
     events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
     return json.loads(results[-1].removeprefix("RESULT=")), events
 
@@ -116,7 +117,8 @@ def test_submit_job_events_carry_the_ray_job_and_the_job_gets_the_parent_run(
 
     task_events = _task_events(events, dag_id)
     types = [e["eventType"] for e in task_events]
-    assert "START" in types and types[-1] == "COMPLETE", types
+    assert "START" in types, types
+    assert types[-1] == "COMPLETE", types
     for event in task_events:
         facet = event["run"]["facets"]["kuberay"]
         assert facet["submissionId"] == submission_id, event["eventType"]
@@ -155,4 +157,5 @@ def test_a_failed_job_fails_with_its_facet_and_a_parent_set_by_the_user_is_kept(
     submission_id = facet["submissionId"]
     log = _job_log(ray_head.dashboard_url, submission_id)
     # The user chose the parent: none of the parent variables was added.
-    assert f"PARENT={mine}" in log and "ROOT=<none>" in log, log
+    assert f"PARENT={mine}" in log, log
+    assert "ROOT=<none>" in log, log

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_kuberay.exceptions import KubeRayConflictError, KubeRayResourceFailedError, RayJobFailedError
+from airflow_provider_kuberay.lineage.parent import ParentRun
 from airflow_provider_kuberay.operators import (
     KubeRayCreateClusterOperator,
     KubeRayDeleteClusterOperator,
     KubeRayRunJobOperator,
 )
-from airflow_provider_kuberay.lineage.parent import ParentRun
 from airflow_provider_kuberay.sensors import KubeRayClusterSensor, KubeRayJobSensor
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, resource_name
 from airflow_provider_kuberay.tasks.identity import TaskIdentity
