@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
-from airflow_provider_kuberay.lineage.run import OpenLineageFacets, RayRun
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun
 from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.cluster_lifecycle import check_if_exists, ttl_seconds
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with

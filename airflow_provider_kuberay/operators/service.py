@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.lineage.run import OpenLineageFacets, RayRun
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun
 from airflow_provider_kuberay.links import RayServeDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_kuberay.lineage.run import OpenLineageFacets, RayRun, current_context
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun, current_context
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
