@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_kuberay.kube_labels import CLUSTER_LABEL
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun
 from airflow_provider_kuberay.links import RayClusterDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.cluster_lifecycle import check_if_exists, ttl_seconds
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 
 
-class KubeRayCreateClusterOperator(BaseOperator):
+class KubeRayCreateClusterOperator(OpenLineageFacets, BaseOperator):
     """
     Create a RayCluster, or adopt the one an earlier attempt of this task created, and wait until
     it is ready. Fails fast, with the cluster's events, when KubeRay reports ``ReplicaFailure`` or
@@ -214,6 +216,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
         self.log.info(message)
         context["ti"].xcom_push(key="cluster_name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
+        self.record_lineage(cluster=name, namespace=namespace)
         if not self.wait_until_ready:
             return {"cluster_name": name, "namespace": namespace, "dashboard_url": ""}
         trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date), owner_key=identity.key)
@@ -222,6 +225,10 @@ class KubeRayCreateClusterOperator(BaseOperator):
         result = self._finish(context, wait_with(self, trigger))
         self._waiting = None
         return result
+
+    def lineage_plan(self) -> RayRun:
+        """The RayCluster this task creates (its derived name is known once the task ran)."""
+        return RayRun(cluster=self.cluster_name or None, namespace=self.namespace or None)
 
     def _trigger(
         self, name: str, namespace: str, deadline: float | None, owner_key: str | None
@@ -268,6 +275,7 @@ class KubeRayCreateClusterOperator(BaseOperator):
             raise failure_error(event)
         dashboard_url = hook.dashboard_endpoint(name, namespace).url
         publish_links(self, context["ti"], dashboard_url)
+        self.record_lineage(cluster=name, namespace=namespace, dashboard_url=dashboard_url, status="ready")
         self.log.info("RayCluster %s/%s is ready; dashboard: %s", namespace, name, dashboard_url)
         return {"cluster_name": name, "namespace": namespace, "dashboard_url": dashboard_url}
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun, current_context
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive, check_reattach_on_clear
@@ -39,7 +41,7 @@ def ended_by_deadline(event: RayJobEvent) -> bool:
     return event.outcome is Outcome.FAILED and event.reason.endswith("DeadlineExceeded")
 
 
-class KubeRayRunJobOperator(BaseOperator):
+class KubeRayRunJobOperator(OpenLineageFacets, BaseOperator):
     """
     Run a Ray job as a KubeRay RayJob and wait for its end, streaming its output into the task log.
 
@@ -330,6 +332,7 @@ class KubeRayRunJobOperator(BaseOperator):
         self.check_inputs()
         if self.return_result:
             self._ask_for_result()
+        self._hand_down_parent_run(context)
         hook = self.hook()
         hook.check_connection()
         identity, name, namespace = self._target(context)
@@ -337,6 +340,7 @@ class KubeRayRunJobOperator(BaseOperator):
         _, message = create_or_adopt(hook, "RayJob", body, identity, replace_if=lambda obj: job_verdict(obj).failed)
         self.log.info(message)
         self._created = (name, namespace)
+        self.record_lineage(ray_job=name, namespace=namespace, cluster=self.cluster_name)
         context["ti"].xcom_push(key="name", value=name)
         context["ti"].xcom_push(key="namespace", value=namespace)
         self._link_running_job(context, hook, name, namespace)
@@ -346,6 +350,27 @@ class KubeRayRunJobOperator(BaseOperator):
         deadline = wait_deadline(self, context["ti"].start_date)
         trigger = self._trigger(name, namespace, deadline, owner_key=identity.key, until_waiting=interactive)
         return self._finish(context, wait_with(self, trigger))
+
+    def _hand_down_parent_run(self, context: Context) -> None:
+        """Give the Ray job the task's OpenLineage run as its parent (in its runtime env), when OpenLineage is on."""
+        from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
+        from airflow_provider_kuberay.lineage.parent import with_task_parent
+
+        runtime_env = parse_runtime_env(self.runtime_env)
+        with_parent = with_task_parent(runtime_env, context["ti"])
+        if with_parent != runtime_env:
+            self.runtime_env = with_parent
+
+    def lineage_plan(self) -> RayRun:
+        """The RayJob this task creates, and the existing cluster it runs on, if one."""
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
+
+        name = self.name
+        context = current_context()
+        if not name and context is not None:
+            identity = TaskIdentity.from_context(context, reattach_on_clear=self.reattach_on_clear)
+            name = identity.resource_name("RayJob")
+        return RayRun(ray_job=name or None, cluster=self.cluster_name or None, namespace=self.namespace or None)
 
     def _link_running_job(self, context: Context, hook: KubeRayHook, name: str, namespace: str) -> None:
         """Set the job and cluster links while the job runs (best effort: the links are a convenience)."""
@@ -435,6 +460,14 @@ class KubeRayRunJobOperator(BaseOperator):
         ti = context["ti"]
         for key, value in summary.items():
             ti.xcom_push(key=key, value=value)
+        self.record_lineage(
+            ray_job=event.name,
+            namespace=event.namespace,
+            cluster=event.ray_cluster_name,
+            submission_id=event.job_id,
+            dashboard_url=summary["dashboard_url"],
+            status=event.job_status or event.job_deployment_status,
+        )
         publish_links(self, ti, summary["dashboard_url"], summary["job_id"])
         if not event.succeeded:
             # Timed out (the task's deadline) or failed by a KubeRay deadline: the Ray job may still

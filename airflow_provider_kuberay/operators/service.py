@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun
 from airflow_provider_kuberay.links import RayServeDashboardLink, publish_links
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
 from airflow_provider_kuberay.tasks.inputs import check_positive
@@ -26,7 +28,7 @@ def serve_endpoint(name: str, namespace: str) -> str:
     return f"http://{name}-serve-svc.{namespace}.svc.cluster.local:{SERVE_PORT}"
 
 
-class KubeRayDeployServiceOperator(BaseOperator):
+class KubeRayDeployServiceOperator(OpenLineageFacets, BaseOperator):
     """
     Create a RayService, or upgrade the existing one of that name, and wait until the new config is
     what serves: ``Ready``, no ``UpgradeInProgress``, every application of the new Serve config
@@ -192,6 +194,7 @@ class KubeRayDeployServiceOperator(BaseOperator):
             if change == change_of.CLUSTER and strategy != "None" and active:
                 replaced_cluster = active
         summary = {"service_name": name, "namespace": namespace, "strategy": strategy, "change": change}
+        self.record_lineage(service=name, namespace=namespace, service_version=generation)
         for key in ("service_name", "namespace", "strategy", "change"):
             context["ti"].xcom_push(key=key, value=summary[key])
         if not self.wait_until_serving:
@@ -208,6 +211,10 @@ class KubeRayDeployServiceOperator(BaseOperator):
             carry={**summary, "previous_spec": previous_spec if self.rollback_on_failure else None},
         )
         return self._finish(context, wait_with(self, trigger))
+
+    def lineage_plan(self) -> RayRun:
+        """The RayService this task deploys, when named (a derived or raw-body name is known once the task ran)."""
+        return RayRun(service=self.service_name or None, namespace=self.namespace or None)
 
     def _trigger(self, name: str, namespace: str, **options: Any) -> RayServiceTrigger:
         from airflow_provider_kuberay.triggers.ray_service import RayServiceTrigger
@@ -252,6 +259,14 @@ class KubeRayDeployServiceOperator(BaseOperator):
         }
         for key in ("active_cluster", "serve_endpoint", "applications"):
             context["ti"].xcom_push(key=key, value=result[key])
+        self.record_lineage(
+            service=name,
+            namespace=namespace,
+            service_version=event.generation,
+            cluster=active,
+            dashboard_url=dashboard_url,
+            status="serving",
+        )
         publish_links(self, context["ti"], dashboard_url)
         self.log.info(
             "RayService %s/%s serves generation %s on %s: %s",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_kuberay.lineage.operator_facets import OpenLineageFacets
+from airflow_provider_kuberay.lineage.run import RayRun, current_context
 from airflow_provider_kuberay.links import RayClusterDashboardLink, RayJobDashboardLink, publish_links
 from airflow_provider_kuberay.operators._dashboard_target import DashboardTarget
 from airflow_provider_kuberay.tasks.deferral import default_deferrable, wait_deadline, wait_with
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 XCOM_JOB_STATUS = "job_status"
 
 
-class KubeRaySubmitJobOperator(BaseOperator):
+class KubeRaySubmitJobOperator(OpenLineageFacets, BaseOperator):
     """
     Submit a job to an existing Ray cluster through the Ray Jobs REST API, wait for it, stream its log.
 
@@ -31,6 +33,10 @@ class KubeRaySubmitJobOperator(BaseOperator):
     submitting it twice. A job that failed in an earlier try is resubmitted by the retry. The task
     succeeds only when the job ends ``SUCCEEDED``; ``FAILED`` or ``STOPPED`` fail it with Ray's
     message and the last lines of the job log.
+
+    With the OpenLineage provider enabled, the task's events carry a ``kuberay`` run facet (submission
+    id, cluster, namespace, dashboard URL) and the job gets the task's run as its OpenLineage parent
+    (``OPENLINEAGE_PARENT_ID`` and friends in ``runtime_env.env_vars``, unless set there already).
 
     XComs: ``submission_id`` (also the return value), ``dashboard_url``, ``job_status``. With
     ``return_result``, the return value is instead the JSON value the entrypoint emitted through
@@ -155,6 +161,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
         return self.target.sync_hook()
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_kuberay.lineage.parent import with_task_parent
         from airflow_provider_kuberay.operators._job_submission import JobSubmission
         from airflow_provider_kuberay.result import new_nonce
 
@@ -164,8 +171,10 @@ class KubeRaySubmitJobOperator(BaseOperator):
         hook = self.hook
         hook.endpoint  # noqa: B018 -- reads and checks the connection, no request yet
         runtime_env = hook.upload_local_packages(submission.runtime_env) if submission.runtime_env else {}
+        runtime_env = with_task_parent(runtime_env, context["ti"])
         self.log.info(submission.submit_or_adopt(hook, runtime_env))
         self._submitted_id = submission.submission_id
+        self.record_lineage(submission_id=submission.submission_id, dashboard_url=hook.endpoint.url)
         publish_links(self, context["ti"], hook.endpoint.url, submission.submission_id)
         if not self.wait_for_completion:
             return submission.submission_id
@@ -173,6 +182,23 @@ class KubeRaySubmitJobOperator(BaseOperator):
             submission.submission_id, wait_deadline(self, context["ti"].start_date), submission.owner_key
         )
         return self._finish(context, wait_with(self, trigger))
+
+    def lineage_plan(self) -> RayRun:
+        """The job this task submits: its submission id, and the dashboard of a ``ray_dashboard`` connection."""
+        from airflow_provider_kuberay.tasks.identity import TaskIdentity
+
+        submission_id = self.submission_id
+        context = current_context()
+        if not submission_id and context is not None:
+            submission_id = TaskIdentity.from_context(context, reattach_on_clear=self.reattach_on_clear).submission_id
+        # A RayCluster's dashboard is found through the Kubernetes API: known once the task ran.
+        dashboard_url = None if self.cluster_name else self.hook.endpoint.url
+        return RayRun(
+            submission_id=submission_id or None,
+            cluster=self.cluster_name or None,
+            namespace=self.namespace or None,
+            dashboard_url=dashboard_url or None,
+        )
 
     def _trigger(self, submission_id: str, deadline: float | None, owner_key: str) -> RayDashboardJobTrigger:
         from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
@@ -198,6 +224,7 @@ class KubeRaySubmitJobOperator(BaseOperator):
 
         event = JobsApiEvent.from_payload(payload)
         submission_id = event.submission_id
+        self.record_lineage(submission_id=submission_id, status=event.status)
         context["ti"].xcom_push(key=XCOM_JOB_STATUS, value=event.status)
         if event.outcome is Outcome.TIMEOUT:
             self._stop(submission_id)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_kuberay.exceptions import KubeRayConflictError, KubeRayResourceFailedError, RayJobFailedError
+from airflow_provider_kuberay.lineage.parent import ParentRun
 from airflow_provider_kuberay.operators import (
     KubeRayCreateClusterOperator,
     KubeRayDeleteClusterOperator,
@@ -310,3 +311,46 @@ def test_rayjob_trigger_deadline_and_deletion(kube: FakeKubeApi) -> None:
     _later(0.3, lambda: kube.remove_object("RayJob", NS, "slow"))
     event, _ = run_watched(first_event(RayJobTrigger("slow", NS, "kuberay_default", stream_logs=False)))
     assert (event["outcome"], event["reason"]) == ("failed", "NotFound")
+
+
+# -- OpenLineage: the run facet, and the parent run handed to the RayJob ----------------------------------------
+
+
+def test_run_job_lineage_names_the_rayjob_its_ray_job_and_cluster_and_hands_down_the_parent(
+    kube: FakeKubeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from airflow_provider_kuberay.lineage import parent
+    from airflow_provider_kuberay.operators import run_job
+
+    lineage = ParentRun("ns", "dag.task", "run-1", "ns", "dag", "dag-run-1")
+    monkeypatch.setattr(parent, "parent_run", lambda ti: lineage)
+    ti = FakeTaskInstance()
+    name = _job_name(ti)
+    monkeypatch.setattr(run_job, "current_context", lambda: context_for(ti))
+    op = _run_job(runtime_env={"env_vars": {"MINE": "1"}})
+    start = op.get_openlineage_facets_on_start().run_facets["kuberay"]
+    assert (start.rayJobName, start.submissionId, start.rayClusterName) == (name, None, None)
+    _status_once_created(kube, "RayJob", name, COMPLETE)
+    op.execute(context_for(ti))
+    created = kube.get("RayJob", NS, name)
+    assert created is not None
+    env_vars = yaml.safe_load(created["spec"]["runtimeEnvYAML"])["env_vars"]
+    assert env_vars == {"MINE": "1", **lineage.env_vars()}
+    end = op.get_openlineage_facets_on_complete(ti).run_facets
+    assert (end["kuberay"].rayJobName, end["kuberay"].namespace, end["kuberay"].rayClusterName) == (name, NS, "rc-1")
+    assert (end["kuberay"].submissionId, end["kuberay"].status) == ("rayjob-x-abc", "SUCCEEDED")
+    assert end["externalQuery"].externalQueryId == "rayjob-x-abc"
+
+
+def test_create_cluster_lineage_names_the_cluster_and_its_dashboard(kube: FakeKubeApi) -> None:
+    ti = FakeTaskInstance()
+    name = resource_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, kind="RayCluster")
+    _status_once_created(kube, "RayCluster", name, READY)
+    op = KubeRayCreateClusterOperator(task_id="task", cluster=CLUSTER, deferrable=False, resync_interval=0.5)
+    op.execute(context_for(ti))
+    facet = op.get_openlineage_facets_on_complete(ti).run_facets["kuberay"]
+    assert (facet.rayClusterName, facet.namespace) == (name, NS)
+    assert facet.dashboardUrl == f"https://ray.test/{NS}/{name}"
+    assert facet.submissionId is None

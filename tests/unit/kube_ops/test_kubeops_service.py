@@ -496,3 +496,15 @@ def test_raw_dict_without_kind_is_a_rayservice(kube: FakeKubeApi) -> None:
     created = kube.get("RayService", NS, "raw-svc")
     assert created is not None
     assert created["kind"] == "RayService"
+
+
+def test_deploy_lineage_names_the_service_its_generation_and_active_cluster(kube: FakeKubeApi) -> None:
+    _script(kube, [(0.2, _status("serving"))])
+    op = _deploy()
+    assert op.get_openlineage_facets_on_start().run_facets["kuberay"].rayServiceName == NAME
+    op.execute(context_for(FakeTaskInstance()))
+    facets = op.get_openlineage_facets_on_complete(None).run_facets
+    facet = facets["kuberay"]
+    assert (facet.rayServiceName, facet.rayServiceVersion, facet.namespace) == (NAME, "1", NS)
+    assert (facet.rayClusterName, facet.dashboardUrl) == ("fruit-9xk2m", f"https://ray.test/{NS}/fruit-9xk2m")
+    assert "externalQuery" not in facets  # a service has no Ray job
