@@ -69,7 +69,8 @@ STEPS = (
     Step("trigger running -> job end (Ray end_time)", "trigger running", "job end",
          "the job itself (Ray); no Airflow setting"),
     Step("job end (or trigger start, if later) -> trigger event", "job end seen from", "trigger event",
-         "the operator's poll_interval (5 s default; 1 s in this DAG): the trigger polls the Jobs API"),
+         "none when Ray signals the end (the supervisor log the trigger follows); else the operator's "
+         "poll_interval (5 s default; 1 s in this DAG)"),
     Step("trigger event -> task scheduled again", "trigger event", "scheduled again",
          "the triggerer loop (<= 1 s per turn) writes the event and reschedules the task"),
     Step("scheduled -> queued again", "scheduled again", "queued again",

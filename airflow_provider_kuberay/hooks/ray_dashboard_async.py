@@ -50,6 +50,8 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
     """
 
     _session: aiohttp.ClientSession | None = None
+    # Whether the dashboard streams job logs as plain text (Ray 2.40+); read on first need.
+    _plain_log_stream: bool | None = None
 
     async def __aenter__(self) -> RayDashboardAsyncHook:
         return self
@@ -160,7 +162,11 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
             yield chunk
 
     async def _serves_plain_log_stream(self) -> bool:
-        return api.serves_plain_log_stream(str((await self._call(api.version())).get("ray_version", "")))
+        # Asked once per hook: the job log's stream and the end watch both need it, at every (re)open.
+        if self._plain_log_stream is None:
+            version = str((await self._call(api.version())).get("ray_version", ""))
+            self._plain_log_stream = api.serves_plain_log_stream(version)
+        return self._plain_log_stream
 
     async def _driver_node_id(self, submission_id: str) -> str | None:
         """The node of the job's driver; ``None`` when Ray does not say (older Ray, or a job that ended unstarted)."""
