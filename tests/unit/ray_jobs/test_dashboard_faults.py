@@ -36,6 +36,18 @@ def _later(seconds: float, action: Any) -> None:
     threading.Timer(seconds, action).start()
 
 
+def _once_submitted(dashboard: FakeDashboard, then: Any) -> None:
+    """Run ``then`` once a job was submitted (however long the operator takes to get there under load)."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + 60
+        while not dashboard.jobs and time.monotonic() < deadline:
+            time.sleep(0.02)
+        then()
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
 def _ray_lines(output: str) -> list[str]:
     return re.findall(r"\[ray\] (line \d{3})", output)
 
@@ -96,7 +108,7 @@ def test_dashboard_down_past_the_bound_fails_the_task_clearly(dashboard: FakeDas
     op = KubeRaySubmitJobOperator(
         task_id="t", entrypoint="python a.py", dashboard_url=url, ray_dashboard_conn_id=None, poll_interval=0.05
     )
-    _later(0.5, dashboard.stop_once)  # type: ignore[attr-defined]
+    _once_submitted(dashboard, then=dashboard.stop_once)  # type: ignore[attr-defined]
     started = time.monotonic()
     with pytest.raises(RayJobFailedError) as info:
         op.execute(context_for())  # type: ignore[arg-type]
