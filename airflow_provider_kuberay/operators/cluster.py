@@ -222,7 +222,7 @@ class KubeRayCreateClusterOperator(OpenLineageFacets, BaseOperator):
         trigger = self._trigger(name, namespace, wait_deadline(self, context["ti"].start_date), owner_key=identity.key)
         self._waiting = (identity, name, namespace)
         # Kept when the wait raises: Airflow calls on_kill after execution_timeout's exception left execute.
-        result = self._finish(context, wait_with(self, trigger))
+        result = self._finish(context, wait_with(self, trigger, context))
         self._waiting = None
         return result
 

@@ -349,7 +349,7 @@ class KubeRayRunJobOperator(OpenLineageFacets, BaseOperator):
             return name
         deadline = wait_deadline(self, context["ti"].start_date)
         trigger = self._trigger(name, namespace, deadline, owner_key=identity.key, until_waiting=interactive)
-        return self._finish(context, wait_with(self, trigger))
+        return self._finish(context, wait_with(self, trigger, context))
 
     def _hand_down_parent_run(self, context: Context) -> None:
         """Give the Ray job the task's OpenLineage run as its parent (in its runtime env), when OpenLineage is on."""
@@ -417,7 +417,7 @@ class KubeRayRunJobOperator(OpenLineageFacets, BaseOperator):
         trigger = self._trigger(
             event.name, event.namespace, wait_deadline(self, context["ti"].start_date), owner_key=submission.owner_key
         )
-        return self._finish(context, wait_with(self, trigger))
+        return self._finish(context, wait_with(self, trigger, context))
 
     def _trigger(
         self, name: str, namespace: str, deadline: float | None, owner_key: str | None, *, until_waiting: bool = False

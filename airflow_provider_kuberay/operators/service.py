@@ -210,7 +210,7 @@ class KubeRayDeployServiceOperator(OpenLineageFacets, BaseOperator):
             # The previous spec travels with the trigger only when a rollback may need it.
             carry={**summary, "previous_spec": previous_spec if self.rollback_on_failure else None},
         )
-        return self._finish(context, wait_with(self, trigger))
+        return self._finish(context, wait_with(self, trigger, context))
 
     def lineage_plan(self) -> RayRun:
         """The RayService this task deploys, when named (a derived or raw-body name is known once the task ran)."""

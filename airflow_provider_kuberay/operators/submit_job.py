@@ -181,7 +181,7 @@ class KubeRaySubmitJobOperator(OpenLineageFacets, BaseOperator):
         trigger = self._trigger(
             submission.submission_id, wait_deadline(self, context["ti"].start_date), submission.owner_key
         )
-        return self._finish(context, wait_with(self, trigger))
+        return self._finish(context, wait_with(self, trigger, context))
 
     def lineage_plan(self) -> RayRun:
         """The job this task submits: its submission id, and the dashboard of a ``ray_dashboard`` connection."""

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from airflow_provider_kuberay.triggers.cancellation import record_deferred_try
+
 if TYPE_CHECKING:
+    from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
 # A deferred wait gives up this long after the task's own deadline at the latest, should the
@@ -66,12 +69,14 @@ def wait_deadline(operator: DeferringTask, start: datetime | None) -> float | No
     return begin + timeout.total_seconds()
 
 
-def wait_with(operator: DeferringTask, trigger: BaseTrigger) -> dict[str, Any]:
+def wait_with(operator: DeferringTask, trigger: BaseTrigger, context: Context) -> dict[str, Any]:
     """
     Wait for the trigger's event: deferred when the operator is deferrable (this raises, and
     ``execute_complete`` gets the event), else in the worker with the very same trigger.
     """
     if operator.deferrable:
+        if getattr(trigger, "cancel_on_kill", False):
+            record_deferred_try(context["ti"])  # what the trigger's on_kill checks the task's try against
         timeout = operator.execution_timeout + DEFER_GRACE if operator.execution_timeout else None
         operator.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
     return run_trigger_in_worker(trigger)

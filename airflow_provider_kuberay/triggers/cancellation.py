@@ -13,6 +13,9 @@ from airflow_provider_kuberay.tasks.identity import carries_task_key
 
 # Airflow bounds on_kill ([triggerer] on_kill_timeout, 30 s by default); finish well inside it.
 ON_KILL_TIMEOUT = 20.0
+# The XCom in which a deferring task records its try: Airflow deletes a task instance's XComs when a
+# new try starts, so it names the try that the deferred task instance now waits for.
+DEFERRED_TRY_XCOM_KEY = "kuberay_deferred_try"
 
 
 def cancel_arguments(cancel_on_kill: bool, owner_key: str | None) -> dict[str, Any]:
@@ -50,19 +53,30 @@ def owned(obj: dict[str, Any] | None, owner_key: str | None) -> bool:
     return obj is not None and owner_key is not None and carries_task_key(obj, owner_key)
 
 
+def record_deferred_try(task_instance: Any) -> None:
+    """Record, before the task defers, which try it is (read by :func:`still_deferred`)."""
+    task_instance.xcom_push(key=DEFERRED_TRY_XCOM_KEY, value=int(task_instance.try_number))
+
+
 async def still_deferred(task_instance: Any) -> bool:
     """
-    Whether the trigger's task instance is still deferred: then ``on_kill`` came from no user action.
+    Whether the trigger's own try is still deferred: then ``on_kill`` came from no user action.
 
     Airflow 3.3.2 cancels a trigger that was reassigned to another triggerer (its own triggerer's
     heartbeat was late, e.g. a blocked event loop on a loaded machine) by the same path as a user's
     action, and calls ``on_kill`` there too; measured in the deploy tier. The task instance, still
-    deferred (it waits on the trigger's new copy), tells the two apart. When its state cannot be read
-    (no task instance, no Airflow support), the call counts as a user's action, as Airflow says it is.
+    deferred and in the same try (it waits on the trigger's new copy), tells the two apart.
+
+    The state alone does not: a cleared task's next try may already have run and deferred again by
+    the time this triggerer notices the clear (measured: 1.4 s after the clear, before the triggerer's
+    next pass). Its try is in :data:`DEFERRED_TRY_XCOM_KEY`. When either cannot be read (no task
+    instance, no Airflow support, a task deferred by an earlier release), the call counts as a user's
+    action, as Airflow says it is.
     """
     if task_instance is None:
         return False
     try:
+        from airflow.providers.common.compat.sdk import XCom
         from airflow.sdk.execution_time.comms import GetTaskStates
         from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
@@ -74,6 +88,11 @@ async def still_deferred(task_instance: Any) -> bool:
             )
         )
         state = answer.task_states.get(ti.run_id, {}).get(f"{ti.task_id}_{ti.map_index}" if mapped else ti.task_id)
+        if getattr(state, "value", state) != "deferred":
+            return False
+        deferred_try = await XCom.aget_one(
+            key=DEFERRED_TRY_XCOM_KEY, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
+        )
     except Exception:
         return False
-    return getattr(state, "value", state) == "deferred"
+    return deferred_try == ti.try_number

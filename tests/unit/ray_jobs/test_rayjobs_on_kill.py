@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -16,6 +17,7 @@ from airflow_provider_kuberay.log_lines import LineForwarder
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator, KubeRaySubmitJobOperator
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, first_try_since_clear
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
+from airflow_provider_kuberay.triggers.cancellation import DEFERRED_TRY_XCOM_KEY
 from tests.support.airflow_context import FakeTaskInstance
 from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_dashboard import FakeDashboard
@@ -75,6 +77,59 @@ def test_killed_trigger_never_stops_a_job_its_task_did_not_submit(fake_dashboard
         kill_as_a_user_would(trigger)
     assert (theirs.status, unmarked.status) == ("RUNNING", "RUNNING")
     assert [path for path in fake_dashboard.calls("POST") if path.endswith("/stop")] == []
+
+
+def _airflow_sees(monkeypatch: pytest.MonkeyPatch, ti: FakeTaskInstance, state: str | None, deferred_try: Any) -> None:
+    """What the triggerer's supervisor answers about ``ti``: its state, and its recorded deferred try."""
+    from airflow.providers.common.compat.sdk import XCom
+    from airflow.sdk.execution_time import task_runner
+
+    class Comms:
+        async def asend(self, message: Any) -> Any:
+            return SimpleNamespace(task_states={ti.run_id: {ti.task_id: state}})
+
+    async def get_one(*, key: str, **where: Any) -> Any:
+        return deferred_try if key == DEFERRED_TRY_XCOM_KEY else None
+
+    async def set_xcom(**kwargs: Any) -> None:
+        return None
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", Comms(), raising=False)
+    monkeypatch.setattr(XCom, "aget_one", get_one)
+    monkeypatch.setattr(XCom, "aset", set_xcom)
+
+
+@pytest.mark.parametrize(
+    ("state", "deferred_try", "stopped"),
+    [
+        # The trigger was moved to another triggerer: the same try still waits, on the trigger's new copy.
+        ("deferred", 1, False),
+        # Cleared, and the next try deferred again before this triggerer noticed the clear.
+        ("deferred", 2, True),
+        # Cleared, and the next try is running (Airflow deleted the first try's XComs).
+        ("deferred", None, True),
+        ("running", None, True),
+        # Marked failed.
+        ("failed", 1, True),
+    ],
+)
+def test_on_kill_tells_a_users_action_from_a_trigger_moved_to_another_triggerer(
+    fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch, state: str, deferred_try: Any, stopped: bool
+) -> None:
+    ti = FakeTaskInstance()
+    trigger = _deferred(fake_dashboard, ti)
+    assert ti.xcoms[DEFERRED_TRY_XCOM_KEY] == 1
+    job = fake_dashboard.jobs[trigger.submission_id]
+    job.status = "RUNNING"
+    _airflow_sees(monkeypatch, ti, state, deferred_try)
+    kill_as_a_user_would(trigger, task_instance=ti)
+    assert job.status == ("STOPPED" if stopped else "RUNNING")
+
+
+def test_a_task_that_may_not_stop_its_job_records_no_try(fake_dashboard: FakeDashboard) -> None:
+    ti = FakeTaskInstance()
+    _deferred(fake_dashboard, ti, cancel_on_kill=False)
+    assert DEFERRED_TRY_XCOM_KEY not in ti.xcoms
 
 
 def test_first_try_since_clear_follows_airflows_max_tries() -> None:
