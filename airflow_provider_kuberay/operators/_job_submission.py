@@ -14,6 +14,7 @@ from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks import inputs
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, check_submission_id
 from airflow_provider_kuberay.tasks.results import ask_for_result
+from airflow_provider_kuberay.triggers.cancellation import CLEAR_KILL_WAIT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.ray_dashboard import RayDashboardHook
 
 TRY_METADATA_KEY = "airflow_try_number"
-# How long a cleared task waits for the clear's on_kill to stop the earlier try's job before adopting it.
-CLEAR_STOP_WAIT = 15.0
 # Ray's job manager watches each job's supervisor actor once a second until it sees it gone. A job
 # submitted again under the same id before that watch ended is taken for the old one: its status is
 # overwritten with "Job supervisor actor died". A job that ended this long ago (a few of those seconds,
@@ -166,7 +165,7 @@ class JobSubmission:
         land just after this try starts: give it a moment instead of adopting a job about to stop. Without a
         stop (Airflow before 3.3 has no trigger ``on_kill``) the job is adopted after the pause.
         """
-        deadline = time.monotonic() + CLEAR_STOP_WAIT
+        deadline = time.monotonic() + CLEAR_KILL_WAIT
         while time.monotonic() < deadline and not judge_job(existing).terminal:
             time.sleep(0.5)
             existing = hook.get_job_info(self.submission_id)

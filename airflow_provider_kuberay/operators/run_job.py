@@ -337,7 +337,17 @@ class KubeRayRunJobOperator(OpenLineageFacets, BaseOperator):
         hook.check_connection()
         identity, name, namespace = self._target(context)
         body = self.build_body(name, namespace, identity.labels())
-        _, message = create_or_adopt(hook, "RayJob", body, identity, replace_if=lambda obj: job_verdict(obj).failed)
+        _, message = create_or_adopt(
+            hook,
+            "RayJob",
+            body,
+            identity,
+            replace_if=lambda obj: job_verdict(obj).failed,
+            # The earlier try's trigger deletes its RayJob unless the job had ended (see _trigger).
+            deleted_by_the_clear=(lambda obj: not job_verdict(obj).terminal)
+            if identity.starts_a_clearing and self.delete_on_kill
+            else None,
+        )
         self.log.info(message)
         self._created = (name, namespace)
         self.record_lineage(ray_job=name, namespace=namespace, cluster=self.cluster_name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kuberay.triggers.cancellation import CLEAR_KILL_WAIT
+
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
     from airflow_provider_kuberay.tasks.identity import TaskIdentity
@@ -18,6 +20,7 @@ def create_or_adopt(
     *,
     replace_if: Callable[[dict[str, Any]], bool],
     if_foreign: Callable[[dict[str, Any]], tuple[dict[str, Any], str]] | None = None,
+    deleted_by_the_clear: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """
     Create the object, or adopt the one an earlier attempt of this task instance created.
@@ -26,6 +29,12 @@ def create_or_adopt(
     ``if_foreign`` decides (e.g. a cluster reuse policy). An object of ours from an earlier try for
     which ``replace_if`` holds (e.g. a failed job) is deleted and created again.
     Returns the object and a sentence for the task log.
+
+    :param deleted_by_the_clear: a user cleared the task into this try, and the earlier try's trigger
+        deletes its object when this holds for it (``on_kill``, e.g. a job still running). That may
+        land just after this try starts: wait for it (at most ``CLEAR_KILL_WAIT``) and create the object
+        anew, instead of adopting one about to go. Without a delete (no trigger ``on_kill`` before
+        Airflow 3.3) the object is adopted after the wait.
     """
     from airflow_provider_kuberay.exceptions import KubeRayConflictError
 
@@ -42,12 +51,27 @@ def create_or_adopt(
             "choose another name (it is never adopted or replaced)",
             409,
         )
+    if deleted_by_the_clear and identity.created_in_earlier_try(existing) and deleted_by_the_clear(existing):
+        if _gone_within(hook, kind, name, namespace, CLEAR_KILL_WAIT):
+            created = hook.create_object(kind, body, namespace)
+            return created, f"Created {kind} {namespace}/{name} anew: the clear deleted the earlier try's"
+        existing = hook.get_object(kind, name, namespace)
     if identity.created_in_earlier_try(existing) and replace_if(existing):
         hook.delete_object(kind, name, namespace)
         hook.wait_until_deleted(kind, name, namespace)
         created = hook.create_object(kind, body, namespace)
         return created, f"Replaced {kind} {namespace}/{name} left by an earlier try"
     return existing, f"Adopted {kind} {namespace}/{name}, created by an earlier attempt of this task"
+
+
+def _gone_within(hook: KubeRayHook, kind: str, name: str, namespace: str | None, timeout: float) -> bool:
+    from airflow_provider_kuberay.exceptions import KubeRayTimeoutError
+
+    try:
+        hook.wait_until_deleted(kind, name, namespace, timeout=timeout, poll_interval=0.5)
+    except KubeRayTimeoutError:
+        return False
+    return True
 
 
 def delete_if_owned(hook: KubeRayHook, kind: str, name: str, namespace: str, identity: TaskIdentity) -> bool:

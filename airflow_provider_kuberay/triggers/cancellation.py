@@ -13,6 +13,9 @@ from airflow_provider_kuberay.tasks.identity import carries_task_key
 
 # Airflow bounds on_kill ([triggerer] on_kill_timeout, 30 s by default); finish well inside it.
 ON_KILL_TIMEOUT = 20.0
+# How long a cleared task waits for the clear's on_kill (the earlier try's trigger, in the triggerer)
+# to stop or delete that try's work before it adopts it (without trigger on_kill, before Airflow 3.3).
+CLEAR_KILL_WAIT = 15.0
 # The XCom in which a deferring task records its try: Airflow deletes a task instance's XComs when a
 # new try starts, so it names the try that the deferred task instance now waits for.
 DEFERRED_TRY_XCOM_KEY = "kuberay_deferred_try"

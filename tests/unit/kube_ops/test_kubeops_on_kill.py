@@ -5,13 +5,15 @@ delete only the object their task created, with the Kubernetes API faked at the 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayRunJobOperator
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
-from airflow_provider_kuberay.tasks.identity import TASK_LABEL, TaskIdentity
+from airflow_provider_kuberay.tasks import adoption
+from airflow_provider_kuberay.tasks.identity import TASK_LABEL, TRY_LABEL, TaskIdentity
 from airflow_provider_kuberay.triggers.ray_cluster import RayClusterReadyTrigger
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import FakeTaskInstance, context_for
@@ -93,3 +95,34 @@ def test_killed_cluster_trigger_leaves_a_shared_cluster(kube: FakeKubeApi) -> No
     kube.put_object("RayCluster", _object("shared", None))
     kill_as_a_user_would(RayClusterReadyTrigger("shared", NS, "kuberay_default", cancel_on_kill=True, owner_key="mine"))
     assert kube.get("RayCluster", NS, "shared") is not None
+
+
+def _run_job() -> KubeRayRunJobOperator:
+    return KubeRayRunJobOperator(task_id="task", entrypoint="python a.py", cluster=CLUSTER, deferrable=True)
+
+
+def test_a_cleared_try_waits_for_the_clears_delete_and_creates_its_rayjob_anew(
+    kube: FakeKubeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _deferred(_run_job(), FakeTaskInstance(try_number=1, max_tries=1)).name
+    # The clear: the first try's trigger deletes its RayJob a moment after the new try started.
+    deleting = threading.Timer(1.0, kube.remove_object, ("RayJob", NS, name))
+    deleting.start()
+    try:
+        second = _deferred(_run_job(), FakeTaskInstance(try_number=2, max_tries=2))
+    finally:
+        deleting.join()
+    assert second.name == name
+    assert kube.get("RayJob", NS, name)["metadata"]["labels"][TRY_LABEL] == "2"
+    assert f"Created RayJob {NS}/{name} anew: the clear deleted the earlier try's" in capsys.readouterr().out
+
+
+def test_a_cleared_try_adopts_the_rayjob_when_no_delete_comes(
+    kube: FakeKubeApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Airflow before 3.3 calls no trigger on_kill: after the wait, the running RayJob is followed.
+    monkeypatch.setattr(adoption, "CLEAR_KILL_WAIT", 1.0)
+    name = _deferred(_run_job(), FakeTaskInstance(try_number=1, max_tries=1)).name
+    _deferred(_run_job(), FakeTaskInstance(try_number=2, max_tries=2))
+    assert kube.get("RayJob", NS, name)["metadata"]["labels"][TRY_LABEL] == "1"
+    assert f"Adopted RayJob {NS}/{name}" in capsys.readouterr().out
