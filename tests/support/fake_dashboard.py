@@ -72,6 +72,8 @@ class FakeDashboard:
         # closes the websocket cleanly after n chunks, ("refuse", status) refuses the handshake.
         self.tail_plan: list[tuple[str, int]] = []
         self.tail_connections = 0
+        # submission id -> the most chunks of its log one stream connection delivered (tail or state API).
+        self.delivered: dict[str, int] = {}
         self._faults: list[list[Any]] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -228,9 +230,13 @@ class FakeDashboard:
             if index == amount and action == "close":
                 break
             await ws.send_str(chunk)
+            self._count_delivered(job.submission_id, index + 1)
             await asyncio.sleep(0.01)
         await ws.close()
         return ws
+
+    def _count_delivered(self, submission_id: str, chunks: int) -> None:
+        self.delivered[submission_id] = max(chunks, self.delivered.get(submission_id, 0))
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Ray's state API log stream: replays the driver log, then keeps following it until the client leaves."""
@@ -252,6 +258,7 @@ class FakeDashboard:
                     return response
                 await response.write(chunks[sent].encode())
                 sent += 1
+                self._count_delivered(job.submission_id, sent)
             await asyncio.sleep(0.01)
         return response
 

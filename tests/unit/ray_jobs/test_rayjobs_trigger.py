@@ -18,8 +18,16 @@ def _trigger(fake: FakeDashboard, **kwargs: Any) -> RayDashboardJobTrigger:
     return RayDashboardJobTrigger(submission_id="s1", dashboard_url=fake.url, poll_interval=0.05, **kwargs)
 
 
-def _later(seconds: float, action: Any) -> None:
-    threading.Timer(seconds, action).start()
+def _once(ready: Any, action: Any, timeout: float = 60.0) -> None:
+    """Run ``action`` in the background as soon as ``ready()`` holds (at the latest after ``timeout``)."""
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        action()
+
+    threading.Thread(target=wait_then_act, daemon=True).start()
 
 
 def test_serializes_everything_needed_to_resume() -> None:
@@ -39,7 +47,8 @@ def test_success_event_and_streamed_lines(fake_dashboard: FakeDashboard, capsys:
     def finish() -> None:
         job.status, job.message = "SUCCEEDED", "Job finished successfully."
 
-    _later(1.5, finish)  # room for the stream to deliver before the job ends (its stored log is empty)
+    # The job ends once the stream delivered its log (its stored log is empty), however late the trigger started.
+    _once(lambda: fake_dashboard.delivered.get("s1", 0) == 2, finish)
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     logged = capsys.readouterr().out  # Airflow's structured logger writes to stdout
     assert event["outcome"] == "succeeded"
@@ -135,7 +144,7 @@ def test_a_broken_log_stream_resumes_where_it_stopped(
     def finish() -> None:
         job.status, job.message = "SUCCEEDED", "Job finished successfully."
 
-    _later(2.0, finish)
+    _once(lambda: fake_dashboard.delivered.get("s1", 0) == 10, finish)  # the resumed stream delivered all
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     captured = capsys.readouterr().out
     assert event["outcome"] == "succeeded"
