@@ -71,6 +71,18 @@ def _seconds_until_not_running(dashboard_url: str, run_id: str, job: dict[str, A
     return float("inf")
 
 
+def _assert_the_trigger_stopped_it(
+    deployment: AirflowDeployment, dag_id: str, run_id: str, job: dict[str, Any]
+) -> None:
+    """The first try's trigger stopped the job (its on_kill), not the next try nor anything else."""
+    said = f"Task killed: stopped Ray job {job['submission_id']}, which this task started"
+    wait_until(
+        lambda: said in deployment.rest.task_log(dag_id, run_id, LINES_TASK, try_number=1) or None,
+        30,
+        f"the first try's log saying {said!r}",
+    )
+
+
 @pytest.fixture
 def release(tmp_path: Path) -> Iterator[Path]:
     """The file that lets the test's jobs end: created at the end whatever happened, so none lingers."""
@@ -89,6 +101,7 @@ def test_marking_a_deferred_task_failed_stops_its_ray_job(
     took = _seconds_until_not_running(ray_head.dashboard_url, run_id, job)
     print(f"the Ray job stopped {took:.1f}s after the task was marked failed")
     assert took <= STOP_WITHIN, f"the Ray job still ran {took:.1f}s after the task was marked failed"
+    _assert_the_trigger_stopped_it(deployment, LINES_DAG, run_id, job)
     # Stopped, not deleted; and nothing submits a job again: the task stays failed.
     assert _states(ray_head.dashboard_url, run_id) == {_submission(job): "STOPPED"}
     assert rest.task_instance(LINES_DAG, run_id, LINES_TASK)["state"] == "failed"
@@ -105,6 +118,7 @@ def _clear_and_follow_the_new_try(
     took = _seconds_until_not_running(dashboard_url, run_id, first)
     print(f"the Ray job stopped {took:.1f}s after the task was cleared")
     assert took <= STOP_WITHIN, f"the Ray job still ran {took:.1f}s after the task was cleared"
+    _assert_the_trigger_stopped_it(deployment, dag_id, run_id, first)
     second = _running_job(dashboard_url, run_id, try_number=2)
     assert _submission(second) != _submission(first), "the new try adopted the killed job instead of a new one"
     release.touch()
