@@ -214,8 +214,8 @@ def provider_cluster() -> Any:
 
 
 KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
-# provider_cluster() asks for 2.5 CPUs a job (head 1, worker 1, KubeRay's submitter 0.5): one at a time.
-KUEUE_QUEUE_CPU = "3"
+# The Kueue tests' jobs ask for 1.5 CPUs each (a 1-CPU head, KubeRay's default submitter 0.5): one at a time.
+KUEUE_QUEUE_CPU = "2"
 
 
 @contextlib.contextmanager

@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from k8s_support import condition, kueue_workload, provider_cluster, task_instance
+from k8s_support import condition, kueue_workload, task_instance
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator
-from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, Resources
+from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, PodOptions, Resources
+from harness.podspec import STAND_IN_ANNOTATION as STAND_IN
 from tests.support.airflow_context import context_for
 
 pytestmark = pytest.mark.k8s
@@ -27,11 +28,22 @@ pytestmark = pytest.mark.k8s
 JOB_TIMEOUT = timedelta(seconds=150)  # each job's own deadline: both queued jobs run within it
 
 
-def _job(task_id: str, queue: str, cluster: ClusterSpec | None = None, **kwargs: Any) -> KubeRayRunJobOperator:
+def _cluster(cpu: int) -> ClusterSpec:
+    """A head-only cluster of ``cpu`` CPUs (what Kueue counts, with the submitter's 0.5). Its head is a
+    stand-in for the harness's local Ray head (harness/README.md): what is tested is Kueue's
+    admission and KubeRay's resumption, and a real Ray pod would add ~40 s per job to the tier."""
+    return ClusterSpec(
+        image="rayproject/ray:2.52.0",
+        ray_version="2.52.0",
+        head=HeadGroup(resources=Resources(cpu=cpu, memory="1Gi"), pod=PodOptions(annotations={STAND_IN: "stand-in"})),
+    )
+
+
+def _job(task_id: str, queue: str, cpu: int = 1, **kwargs: Any) -> KubeRayRunJobOperator:
     return KubeRayRunJobOperator(
         task_id=task_id,
         entrypoint=f"python -c \"print('ran {task_id}')\"",
-        cluster=cluster or provider_cluster(),
+        cluster=_cluster(cpu),
         queue_name=queue,
         resync_interval=1,
         deferrable=False,
@@ -81,11 +93,8 @@ def test_a_job_that_can_never_fit_fails_at_its_deadline_naming_the_queue(
     kuberay_conn: str, kueue_queue: str, k8s_cluster: Any
 ) -> None:
     # A head that asks for more CPUs than the ClusterQueue has at all.
-    too_big = ClusterSpec(
-        image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup(resources=Resources(cpu=64, memory="1Gi"))
-    )
     ti = task_instance("kueue_never_fits")
-    op = _job(ti.task_id, kueue_queue, cluster=too_big, stream_logs=False, execution_timeout=timedelta(seconds=15))
+    op = _job(ti.task_id, kueue_queue, cpu=64, stream_logs=False, execution_timeout=timedelta(seconds=15))
     seen: dict[str, Any] = {}
     stop = threading.Event()
 
