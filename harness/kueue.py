@@ -112,15 +112,19 @@ def start(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> int:
 
     api = kconfig.new_client_from_config(config_file=state.kubeconfig)
     install_crds(api, module / "config" / "components" / "crd" / "bases")
-    role = _load_yaml(module / "config" / "components" / "rbac" / "role.yaml")
-    for doc in role:
-        doc["metadata"]["name"] = CLUSTER_ROLE
-    _apply_docs(api, role + _load_yaml(RBAC_DIR / "kueue-binding.yaml"))
     try:
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
     except ApiException as e:
         if e.status != 409:
             raise
+    rbac = module / "config" / "components" / "rbac"
+    role = _load_yaml(rbac / "role.yaml")
+    for doc in role:
+        doc["metadata"]["name"] = CLUSTER_ROLE
+    secrets_role = _load_yaml(rbac / "manager_secrets_role.yaml")
+    for doc in secrets_role:
+        doc["metadata"]["namespace"] = NAMESPACE  # kustomize's "system"
+    _apply_docs(api, role + secrets_role + _load_yaml(RBAC_DIR / "kueue-binding.yaml"))
 
     home = run_dir / NAME
     (home / "etc").mkdir(parents=True, exist_ok=True)

@@ -239,9 +239,13 @@ def kueue_queues(api: Any, namespace: str, cpu: str) -> Iterator[str]:
         ],
     }
     made: list[tuple[str | None, str, str]] = []
+    api_version = f"{KUEUE_GROUP}/{KUEUE_VERSION}"
     try:
         custom.create_cluster_custom_object(
-            KUEUE_GROUP, KUEUE_VERSION, "resourceflavors", {"metadata": {"name": flavor}, "spec": {}}
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            "resourceflavors",
+            {"apiVersion": api_version, "kind": "ResourceFlavor", "metadata": {"name": flavor}, "spec": {}},
         )
         made.append((None, "resourceflavors", flavor))
         custom.create_cluster_custom_object(
@@ -249,6 +253,8 @@ def kueue_queues(api: Any, namespace: str, cpu: str) -> Iterator[str]:
             KUEUE_VERSION,
             "clusterqueues",
             {
+                "apiVersion": api_version,
+                "kind": "ClusterQueue",
                 "metadata": {"name": cluster_queue},
                 "spec": {"namespaceSelector": {}, "resourceGroups": [quota]},
             },
@@ -259,7 +265,12 @@ def kueue_queues(api: Any, namespace: str, cpu: str) -> Iterator[str]:
             KUEUE_VERSION,
             namespace,
             "localqueues",
-            {"metadata": {"name": local_queue}, "spec": {"clusterQueue": cluster_queue}},
+            {
+                "apiVersion": api_version,
+                "kind": "LocalQueue",
+                "metadata": {"name": local_queue},
+                "spec": {"clusterQueue": cluster_queue},
+            },
         )
         made.append((namespace, "localqueues", local_queue))
         yield local_queue
