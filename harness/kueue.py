@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ def start(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> int:
         raise HarnessError(f"no harness is running from {run_dir}")
     if alive(state.pids.get(NAME, 0) or -1):
         return state.pids[NAME]
+    t0 = time.monotonic()
     module = build.kueue_module_dir()
     if module is None:
         raise HarnessError(f"cannot find {build.KUEUE_MODULE}@{build.KUEUE_VERSION} in Go's module cache")
@@ -154,7 +156,7 @@ def start(run_dir: Path = DEFAULT_RUN_DIR, log: Any = print) -> int:
     except BaseException:
         stop(run_dir, log=log)
         raise
-    log(f"[harness] kueue {build.KUEUE_VERSION} up (pid {pid})")
+    log(f"[harness] kueue {build.KUEUE_VERSION} up in {time.monotonic() - t0:.1f}s (pid {pid})")
     return pid
 
 

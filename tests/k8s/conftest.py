@@ -267,7 +267,7 @@ def kueue_queue(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]:
     why = kueue.available()
     if why:
         pytest.skip(f"Kueue tests NOT RUN: {why}")
-    kueue.start(k8s_cluster.run_dir, log=lambda *_: None)
+    kueue.start(k8s_cluster.run_dir)  # says how long it took (pytest -rP shows it)
     try:
         with kueue_queues(k8s_cluster.api, k8s_namespace, cpu=KUEUE_QUEUE_CPU) as queue:
             yield queue
