@@ -246,35 +246,26 @@ def build_etcd(version: str) -> Path:
     return target
 
 
+def _go_install(name: str, package: str, target: Path) -> None:
+    """``go install package@version`` (trimmed, stripped) into a scratch GOBIN, then moved to ``target``."""
+    gobin = target.parent / "tmp"
+    gobin.mkdir(parents=True, exist_ok=True)
+    os.environ["GOBIN"] = str(gobin)
+    try:
+        _timed(name, lambda: _run([GO, "install", "-trimpath", "-ldflags", "-s -w", package]))
+    finally:
+        os.environ.pop("GOBIN", None)
+    (gobin / package.split("@")[0].rsplit("/", 1)[-1]).rename(target)
+    gobin.rmdir()
+
+
 def build_operator() -> None:
     target = binaries().ray_operator
     if target.is_file():
         print(f"[harness.build] ray-operator: cached at {target}")
-        save_operator_role()
-        return
-    gobin = target.parent / "tmp"
-    gobin.mkdir(parents=True, exist_ok=True)
-    env_gobin = {"GOBIN": str(gobin)}
-    os.environ.update(env_gobin)
-    try:
+    else:
         # The module's main package is its root (main.go), so `go install` names the module.
-        _timed(
-            "ray-operator",
-            lambda: _run(
-                [
-                    GO,
-                    "install",
-                    "-trimpath",
-                    "-ldflags",
-                    "-s -w",
-                    f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}",
-                ]
-            ),
-        )
-    finally:
-        os.environ.pop("GOBIN", None)
-    (gobin / "ray-operator").rename(target)
-    gobin.rmdir()
+        _go_install("ray-operator", f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}", target)
     save_operator_role()
 
 
@@ -284,21 +275,8 @@ def build_kueue() -> Path:
     target = kueue_binary()
     if target.is_file():
         print(f"[harness.build] kueue: cached at {target}")
-        return target
-    gobin = target.parent / "tmp"
-    gobin.mkdir(parents=True, exist_ok=True)
-    os.environ["GOBIN"] = str(gobin)
-    try:
-        _timed(
-            "kueue",
-            lambda: _run(
-                [GO, "install", "-trimpath", "-ldflags", "-s -w", f"{KUEUE_MODULE}/cmd/kueue@{KUEUE_VERSION}"]
-            ),
-        )
-    finally:
-        os.environ.pop("GOBIN", None)
-    (gobin / "kueue").rename(target)
-    gobin.rmdir()
+    else:
+        _go_install("kueue", f"{KUEUE_MODULE}/cmd/kueue@{KUEUE_VERSION}", target)
     return target
 
 
