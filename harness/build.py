@@ -1,4 +1,4 @@
-"""Build (or reuse) etcd, kube-apiserver, kube-controller-manager and the KubeRay operator.
+"""Build (or reuse) etcd, kube-apiserver, kube-controller-manager, the KubeRay operator and Kueue.
 
 Everything is built from Go modules through the Go module proxy into a user-level cache keyed
 by versions, so a clean clone reuses earlier builds.  Only the standard library is used here so
