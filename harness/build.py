@@ -1,4 +1,4 @@
-"""Build (or reuse) etcd, kube-apiserver, kube-controller-manager and the KubeRay operator.
+"""Build (or reuse) etcd, kube-apiserver, kube-controller-manager, the KubeRay operator and Kueue.
 
 Everything is built from Go modules through the Go module proxy into a user-level cache keyed
 by versions, so a clean clone reuses earlier builds.  Only the standard library is used here so
@@ -27,6 +27,9 @@ from pathlib import Path
 KUBERAY_VERSION = os.environ.get("KUBERAY_OPERATOR_VERSION", "v1.6.2")
 # Kubernetes release whose k8s.io/* libraries match KubeRay v1.7.0's go.mod (k8s.io/api v0.36.x).
 KUBERNETES_VERSION = os.environ.get("KUBERNETES_VERSION", "v1.36.3")
+# The Kueue controller (queueing of RayJobs and RayClusters); the newest release the proxy serves.
+KUEUE_VERSION = os.environ.get("KUEUE_VERSION", "v0.17.0")
+KUEUE_MODULE = "sigs.k8s.io/kueue"
 
 CACHE = Path(os.environ.get("KUBERAY_HARNESS_CACHE", Path.home() / ".cache" / "airflow-provider-kuberay"))
 GO = shutil.which("go") or "/usr/local/go/bin/go"
@@ -94,6 +97,11 @@ def _etcd_version(kgomod: dict) -> str:
         if req["Path"] == "go.etcd.io/etcd/server/v3":
             return req["Version"]
     raise SystemExit("k8s.io/kubernetes go.mod does not name go.etcd.io/etcd/server/v3")
+
+
+def kueue_binary() -> Path:
+    """Where the Kueue manager is built (``cmd/kueue`` of its module), keyed by version."""
+    return CACHE / f"kueue-{KUEUE_VERSION}" / "bin" / "kueue"
 
 
 def binaries() -> Binaries:
@@ -238,36 +246,54 @@ def build_etcd(version: str) -> Path:
     return target
 
 
+def _go_install(name: str, package: str, target: Path) -> None:
+    """``go install package@version`` (trimmed, stripped) into a scratch GOBIN, then moved to ``target``."""
+    gobin = target.parent / "tmp"
+    gobin.mkdir(parents=True, exist_ok=True)
+    os.environ["GOBIN"] = str(gobin)
+    try:
+        _timed(name, lambda: _run([GO, "install", "-trimpath", "-ldflags", "-s -w", package]))
+    finally:
+        os.environ.pop("GOBIN", None)
+    (gobin / package.split("@")[0].rsplit("/", 1)[-1]).rename(target)
+    gobin.rmdir()
+
+
 def build_operator() -> None:
     target = binaries().ray_operator
     if target.is_file():
         print(f"[harness.build] ray-operator: cached at {target}")
-        save_operator_role()
-        return
-    gobin = target.parent / "tmp"
-    gobin.mkdir(parents=True, exist_ok=True)
-    env_gobin = {"GOBIN": str(gobin)}
-    os.environ.update(env_gobin)
-    try:
+    else:
         # The module's main package is its root (main.go), so `go install` names the module.
-        _timed(
-            "ray-operator",
-            lambda: _run(
-                [
-                    GO,
-                    "install",
-                    "-trimpath",
-                    "-ldflags",
-                    "-s -w",
-                    f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}",
-                ]
-            ),
-        )
-    finally:
-        os.environ.pop("GOBIN", None)
-    (gobin / "ray-operator").rename(target)
-    gobin.rmdir()
+        _go_install("ray-operator", f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}", target)
     save_operator_role()
+
+
+def build_kueue() -> Path:
+    """The Kueue manager, like the operator: ``go install`` of its command package (no wrapper needed:
+    the module's go.mod has no replace directives)."""
+    target = kueue_binary()
+    if target.is_file():
+        print(f"[harness.build] kueue: cached at {target}")
+    else:
+        _go_install("kueue", f"{KUEUE_MODULE}/cmd/kueue@{KUEUE_VERSION}", target)
+    return target
+
+
+def kueue_module_dir(timeout: float = 300.0) -> Path | None:
+    """The Kueue release's module in Go's module cache (its CRDs and RBAC are read from there, not
+    copied into this repository); ``None`` without Go or when it cannot be fetched."""
+    if shutil.which(GO) is None and not Path(GO).is_file():
+        return None
+    try:
+        done = subprocess.run(
+            [GO, "mod", "download", "-json", f"{KUEUE_MODULE}@{KUEUE_VERSION}"],
+            capture_output=True, text=True, timeout=timeout, env=_go_env(), cwd="/", check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    folder = Path(json.loads(done.stdout or "{}").get("Dir") or "/nonexistent")
+    return folder if folder.is_dir() else None
 
 
 def save_operator_role() -> Path:
@@ -322,24 +348,34 @@ def resolved() -> Binaries | None:
     return None if b.missing() else b
 
 
+def kueue_wanted() -> bool:
+    """Kueue is built with the rest unless ``KUBERAY_HARNESS_KUEUE=0`` (its tests then skip, saying so)."""
+    return os.environ.get("KUBERAY_HARNESS_KUEUE", "1") != "0"
+
+
 def ensure(only: set[str] | None = None) -> Binaries:
     got = resolved()
-    if got is not None:
+    kueue = (not only or "kueue" in only) and kueue_wanted()
+    if got is not None and (not kueue or kueue_binary().is_file()):
         print("[harness.build] all binaries cached")
         return got
     t0 = time.monotonic()
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
     (CACHE / f"kuberay-{KUBERAY_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
-    kgomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION)
-    etcd_version = _etcd_version(kgomod)
-    if not only or "etcd" in only:
-        build_etcd(etcd_version)
-        (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "etcd-version").write_text(etcd_version + "\n")
-    if not only or "operator" in only:
-        build_operator()
-    if not only or "kubernetes" in only:
-        build_kubernetes(kgomod)
+    core = only is None or bool(only & {"etcd", "operator", "kubernetes"})
+    if got is None and core:
+        kgomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION)
+        etcd_version = _etcd_version(kgomod)
+        if not only or "etcd" in only:
+            build_etcd(etcd_version)
+            (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "etcd-version").write_text(etcd_version + "\n")
+        if not only or "operator" in only:
+            build_operator()
+        if not only or "kubernetes" in only:
+            build_kubernetes(kgomod)
+    if kueue:
+        build_kueue()
     print(f"[harness.build] total: {time.monotonic() - t0:.1f}s", flush=True)
     got = resolved()
     if got is None and not only:
@@ -350,7 +386,7 @@ def ensure(only: set[str] | None = None) -> Binaries:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.build")
     ap.add_argument("--check", action="store_true", help="only report whether all binaries exist")
-    ap.add_argument("--only", action="append", choices=["etcd", "operator", "kubernetes"])
+    ap.add_argument("--only", action="append", choices=["etcd", "operator", "kubernetes", "kueue"])
     args = ap.parse_args(argv)
     if args.check:
         got = resolved()
@@ -362,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     b = ensure(set(args.only) if args.only else None)
     for name, path in vars(b).items():
         print(f"{name}={path}")
+    if kueue_binary().is_file():
+        print(f"kueue={kueue_binary()}")
     return 0
 
 

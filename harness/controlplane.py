@@ -138,12 +138,13 @@ def _load_yaml(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def _install_crds(api: Any) -> None:
+def install_crds(api: Any, folder: Path) -> None:
+    """Create the CRDs of every YAML file in ``folder`` (existing ones are kept) and wait until they are served."""
     from kubernetes import client
 
-    files = sorted(crd_dir().glob("*.yaml"))
+    files = sorted(folder.glob("*.yaml"))
     if not files:
-        raise HarnessError(f"no CRDs found in {crd_dir()} (set KUBERAY_CRD_DIR)")
+        raise HarnessError(f"no CRDs found in {folder}")
     docs = [d for f in files for d in _load_yaml(f)]
     _apply_docs(api, docs)
     ext = client.ApiextensionsV1Api(api)
@@ -328,7 +329,7 @@ def _up(state: State, bins: build.Binaries, role: Path, log: Any) -> None:
             api,
             _load_yaml(role) + _load_yaml(RBAC_DIR / "operator-binding.yaml") + _load_yaml(RBAC_DIR / "kubelet.yaml"),
         )
-        _install_crds(api)
+        install_crds(api, crd_dir())  # KUBERAY_CRD_DIR
 
         state.pids["kube-controller-manager"] = _spawn(
             "kube-controller-manager",

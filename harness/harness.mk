@@ -1,5 +1,6 @@
 # Kubernetes integration tier: included by the top-level Makefile.
-#   make k8s-build   build (or reuse) etcd, kube-apiserver, kube-controller-manager, ray-operator
+#   make k8s-build   build (or reuse) etcd, kube-apiserver, kube-controller-manager, ray-operator,
+#                    kueue (skipped with KUBERAY_HARNESS_KUEUE=0)
 #   make k8s-up      start the harness; prints the KUBECONFIG to export
 #   make k8s-status  show the harness's processes
 #   make k8s-down    stop everything it started (by PID) and remove its network namespace

@@ -114,6 +114,17 @@ def make_pki(d: Path, kubelet_ip: str, apiserver_ips: tuple[str, ...] = ()) -> d
     return paths
 
 
+def loopback_serving_pair(d: Path) -> tuple[Path, Path]:
+    """Write tls.crt and tls.key into d: a self-signed certificate for a server on 127.0.0.1."""
+    d.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _cert("127.0.0.1", key, None, key, ca=False, sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    crt_path, key_path = d / "tls.crt", d / "tls.key"
+    crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return crt_path, key_path
+
+
 # name -> (user, groups).  The controller manager's user is the one bootstrap RBAC already binds;
 # the operator and the kubelet get explicit bindings (rbac/*.yaml) so RBAC is really exercised.
 IDENTITIES: dict[str, tuple[str, list[str]]] = {
@@ -121,6 +132,7 @@ IDENTITIES: dict[str, tuple[str, list[str]]] = {
     "controller-manager": ("system:kube-controller-manager", []),
     "operator": ("kuberay-operator", []),
     "kubelet": ("kuberay-harness-kubelet", []),
+    "kueue": ("kueue-controller", []),
 }
 
 

@@ -31,6 +31,8 @@ class K8sCluster:
     harness: bool
     api: Any  # kubernetes.client.ApiClient
     ray_bin: Path
+    # The harness's run directory when this session started it (harness.kueue starts Kueue there).
+    run_dir: Path | None = None
 
 
 def _start_harness() -> tuple[Path, str]:
@@ -91,6 +93,7 @@ def k8s_cluster() -> Iterator[K8sCluster]:
             harness=run_dir is not None or _is_harness(api),
             api=api,
             ray_bin=controlplane.ray_bin(),
+            run_dir=run_dir,
         )
     finally:
         if run_dir is not None:
@@ -248,3 +251,25 @@ def shared_cluster(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]
         )
         assert KubeRayHook().list_pods(k8s_namespace, label_selector="ray.io/cluster=shared") == []
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def kueue_queue(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]:
+    """The real Kueue controller, started on the harness for the module (and stopped after it), with a
+    ResourceFlavor, a ClusterQueue whose quota fits one small RayJob at a time, and a LocalQueue in
+    the tier's namespace; yields the LocalQueue's name."""
+    from k8s_support import KUEUE_QUEUE_CPU, kueue_queues
+
+    from harness import kueue
+
+    if k8s_cluster.run_dir is None:
+        pytest.skip("Kueue runs on the harness this session starts (with KUBECONFIG set, nothing is installed)")
+    why = kueue.available()
+    if why:
+        pytest.skip(f"Kueue tests NOT RUN: {why}")
+    kueue.start(k8s_cluster.run_dir)  # says how long it took (pytest -rP shows it)
+    try:
+        with kueue_queues(k8s_cluster.api, k8s_namespace, cpu=KUEUE_QUEUE_CPU) as queue:
+            yield queue
+    finally:
+        kueue.stop(k8s_cluster.run_dir, log=lambda *_: None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -210,3 +211,96 @@ def provider_cluster() -> Any:
             WorkerGroup("cpu", replicas=1, min_replicas=0, max_replicas=2, resources=Resources(cpu=1, memory="1Gi"))
         ],
     )
+
+
+KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta2"
+# The Kueue tests' jobs ask for 1.5 CPUs each (a 1-CPU head, KubeRay's default submitter 0.5): one at a time.
+KUEUE_QUEUE_CPU = "2"
+
+
+@contextlib.contextmanager
+def kueue_queues(api: Any, namespace: str, cpu: str) -> Iterator[str]:
+    """A ResourceFlavor, a ClusterQueue with ``cpu`` (and ample memory) and a LocalQueue in ``namespace``
+    pointing at it; yields the LocalQueue's name and deletes all three at the end."""
+    import uuid
+
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api)
+    suffix = uuid.uuid4().hex[:6]
+    flavor, cluster_queue, local_queue = f"harness-{suffix}", f"harness-{suffix}", "harness-queue"
+    quota = {
+        "coveredResources": ["cpu", "memory"],
+        "flavors": [
+            {
+                "name": flavor,
+                "resources": [{"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": "64Gi"}],
+            }
+        ],
+    }
+    made: list[tuple[str | None, str, str]] = []
+    api_version = f"{KUEUE_GROUP}/{KUEUE_VERSION}"
+    try:
+        custom.create_cluster_custom_object(
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            "resourceflavors",
+            {"apiVersion": api_version, "kind": "ResourceFlavor", "metadata": {"name": flavor}, "spec": {}},
+        )
+        made.append((None, "resourceflavors", flavor))
+        custom.create_cluster_custom_object(
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            "clusterqueues",
+            {
+                "apiVersion": api_version,
+                "kind": "ClusterQueue",
+                "metadata": {"name": cluster_queue},
+                "spec": {"namespaceSelector": {}, "resourceGroups": [quota]},
+            },
+        )
+        made.append((None, "clusterqueues", cluster_queue))
+        custom.create_namespaced_custom_object(
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            namespace,
+            "localqueues",
+            {
+                "apiVersion": api_version,
+                "kind": "LocalQueue",
+                "metadata": {"name": local_queue},
+                "spec": {"clusterQueue": cluster_queue},
+            },
+        )
+        made.append((namespace, "localqueues", local_queue))
+        yield local_queue
+    finally:
+        for ns, plural, name in reversed(made):
+            if ns is None:
+                custom.delete_cluster_custom_object(KUEUE_GROUP, KUEUE_VERSION, plural, name)
+            else:
+                custom.delete_namespaced_custom_object(KUEUE_GROUP, KUEUE_VERSION, ns, plural, name)
+
+
+def kueue_workload(api: Any, namespace: str, rayjob: str) -> dict[str, Any] | None:
+    """The Kueue Workload that stands for the RayJob (its owner), or None."""
+    from kubernetes import client
+
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        KUEUE_GROUP, KUEUE_VERSION, namespace, "workloads"
+    )["items"]
+    for wl in items:
+        if any(
+            ref.get("kind") == "RayJob" and ref.get("name") == rayjob
+            for ref in wl["metadata"].get("ownerReferences") or []
+        ):
+            return dict(wl)
+    return None
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    """The status condition of that type ({} when absent)."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}

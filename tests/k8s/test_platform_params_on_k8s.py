@@ -91,7 +91,8 @@ def test_an_expired_pre_running_deadline_fails_the_task_with_kuberays_reason(kub
 def test_a_job_held_for_its_queue_says_so_and_names_the_queue_at_its_deadline(
     kuberay_conn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # No Kueue here: nothing admits the job, which stays suspended as Kueue would keep it.
+    # No Kueue runs here (test_kueue_on_k8s.py starts the real one for its own module only): nothing
+    # admits the job, which stays suspended as Kueue would keep it.
     ti = task_instance("queued_until_deadline")
     op = _job(ti.task_id, queue_name="team-a", priority_class="low", execution_timeout=timedelta(seconds=10))
     with pytest.raises(RayJobFailedError) as info:
