@@ -260,6 +260,22 @@ def list_objects(
     return _items((yield from call_json(policy, request)))
 
 
+def list_workloads(policy: RetryPolicy, namespace: str | None, job_uid: str) -> Steps[list[dict[str, Any]]]:
+    """See :meth:`KubeRayHook.list_workloads`."""
+    ns = yield namespace_of(namespace)
+    query = {"labelSelector": f"{kr.KUEUE_JOB_UID_LABEL}={job_uid}"}
+    for resource in kr.KUEUE_WORKLOADS:
+        request = KubeRequest(
+            "GET", resource.collection_path(ns), f"list Kueue Workloads of job {job_uid} in {ns}", query
+        )
+        try:
+            return _items((yield from call_json(policy, request)))
+        except KubeRayNotFoundError:
+            if resource is kr.KUEUE_WORKLOADS[-1]:  # no version of Kueue's API is served
+                raise
+    return []
+
+
 def list_pods(policy: RetryPolicy, namespace: str | None, label_selector: str) -> Steps[list[dict[str, Any]]]:
     """See :meth:`KubeRayHook.list_pods`."""
     ns = yield namespace_of(namespace)

@@ -57,6 +57,15 @@ KINDS: dict[str, CustomResource] = {
 }
 
 
+# Kueue's Workloads, newest API version first (v1beta2 from Kueue 0.15; v1beta1 before, and still served).
+KUEUE_WORKLOADS = (
+    CustomResource(group="kueue.x-k8s.io", version="v1beta2", plural="workloads"),
+    CustomResource(group="kueue.x-k8s.io", version="v1beta1", plural="workloads"),
+)
+# The label Kueue puts on the Workload of a job: the job's uid.
+KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+
+
 def resource_for(kind: str) -> CustomResource:
     """
     Return the API coordinates of a KubeRay kind.

@@ -283,6 +283,16 @@ class KubeRayHook(KubeRayConnectionMixin, KubernetesHook):
         """
         return self._run(ops.list_events(self.retry_policy, name, namespace, kind, limit))
 
+    def list_workloads(self, job_uid: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """
+        Return the Kueue Workloads of a job (a RayJob or RayCluster): those labelled with its uid.
+
+        :param job_uid: the job's ``metadata.uid``.
+        :param namespace: its namespace (``None``: the connection's).
+        :raises KubeRayNotFoundError: when the API server serves no Kueue Workloads at all.
+        """
+        return self._run(ops.list_workloads(self.retry_policy, namespace, job_uid))
+
     def create_config_map(
         self,
         name: str,

@@ -419,6 +419,10 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         """Return the newest events about an object, oldest first; ``lastTimestamp`` is always filled."""
         return await self._run(ops.list_events(self.retry_policy, name, namespace, kind, limit))
 
+    async def list_workloads(self, job_uid: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Return the Kueue Workloads of a job, by its uid (:meth:`KubeRayHook.list_workloads`)."""
+        return await self._run(ops.list_workloads(self.retry_policy, namespace, job_uid))
+
     async def create_config_map(
         self, name: str, data: dict[str, str], namespace: str | None = None, **options: Unpack[ops.ConfigMapOptions]
     ) -> dict[str, Any]:

@@ -157,6 +157,32 @@ def generation_lag(obj: Mapping[str, Any] | None) -> bool:
     return observed < generation
 
 
+def kueue_queue(obj: Mapping[str, Any] | None) -> str:
+    """
+    The Kueue LocalQueue an object is labelled with ("" when none).
+
+    :param obj: the RayJob or RayCluster.
+    """
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    queue = labels.get(KUEUE_QUEUE_LABEL) if isinstance(labels, Mapping) else None
+    return str(queue) if queue else ""
+
+
+def queued_message(queue: str, why: str = "") -> str:
+    """
+    What a verdict on a held object says: the queue, and Kueue's reason when known.
+
+    :param queue: the LocalQueue.
+    :param why: Kueue's reason and message (see :func:`~airflow_provider_kuberay.status.kueue.workload_hold`).
+    """
+    return (
+        f"queued in Kueue LocalQueue {queue!r}: {why}"
+        if why
+        else f"queued in Kueue LocalQueue {queue!r}, waiting to be admitted"
+    )
+
+
 def kueue_hold(obj: Mapping[str, Any] | None, verdict: Verdict) -> Verdict:
     """
     The verdict on an object that Kueue holds: suspended and labelled with a queue, whatever its
@@ -167,10 +193,7 @@ def kueue_hold(obj: Mapping[str, Any] | None, verdict: Verdict) -> Verdict:
     """
     if verdict.terminal or not isinstance(obj, Mapping):
         return verdict
-    metadata = obj.get("metadata")
-    spec = obj.get("spec")
-    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
-    queue = labels.get(KUEUE_QUEUE_LABEL) if isinstance(labels, Mapping) else None
+    queue, spec = kueue_queue(obj), obj.get("spec")
     if not queue or not isinstance(spec, Mapping) or spec.get("suspend") is not True:
         return verdict
-    return Verdict(Phase.SUSPENDED, QUEUED, f"queued in Kueue LocalQueue {queue!r}, waiting to be admitted")
+    return Verdict(Phase.SUSPENDED, QUEUED, queued_message(queue))

@@ -9,12 +9,17 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_kuberay.exceptions import KubeRayApiError
+from airflow_provider_kuberay.exceptions import KubeRayApiError, KubeRayUnavailableError
 from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
-from airflow_provider_kuberay.status.verdict import QUEUED, Verdict
+from airflow_provider_kuberay.status.kueue import workload_hold
+from airflow_provider_kuberay.status.verdict import QUEUED, Verdict, kueue_queue, queued_message
 from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within, owned
 from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
+
+# While Kueue holds the object, its Workload is read again after this many seconds, twice as long
+# each time Kueue's reason is the same, up to the maximum: a wait of hours costs few requests.
+KUEUE_REREAD_FIRST, KUEUE_REREAD_MAX = 2.0, 60.0
 
 
 def describe_events(events: list[dict[str, Any]], limit: int = 10) -> list[str]:
@@ -66,6 +71,10 @@ class KubeRayResourceTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.owner_key = owner_key
         self._hold = ""
+        self._kueue_why = ""  # Kueue's reason and message, from the object's Workload
+        self._kueue_readable = True  # False once the Workloads cannot be read (no RBAC, no Kueue API)
+        self._kueue_next_read = 0.0
+        self._kueue_interval = KUEUE_REREAD_FIRST
 
     @property
     def kind(self) -> str:
@@ -151,14 +160,44 @@ class KubeRayResourceTrigger(BaseTrigger):
                 return False
             return await hook.delete_object(self.kind, self.name, self.namespace)
 
-    def note_hold(self, verdict: Verdict) -> None:
-        """Say in the task log, once each time it starts, that the object waits for Kueue (and in which queue)."""
-        hold = verdict.message if verdict.reason == QUEUED else ""
+    async def note_hold(self, hook: KubeRayAsyncHook, obj: dict[str, Any], verdict: Verdict) -> None:
+        """
+        Say in the task log that the object waits for Kueue, naming the queue and Kueue's reason (read
+        from its Workload, only while it waits): once, and again when it changes or Kueue admits it.
+        """
+        hold = ""
+        if verdict.reason == QUEUED:
+            await self._read_kueue_reason(hook, obj)
+            hold = queued_message(kueue_queue(obj), self._kueue_why)
+        else:
+            self._kueue_why, self._kueue_next_read, self._kueue_interval = "", 0.0, KUEUE_REREAD_FIRST
         if hold and hold != self._hold:
             self.log.info("%s %s/%s is %s", self.kind, self.namespace, self.name, hold)
         elif self._hold and not hold:
             self.log.info("%s %s/%s was admitted by Kueue", self.kind, self.namespace, self.name)
         self._hold = hold
+
+    async def _read_kueue_reason(self, hook: KubeRayAsyncHook, obj: dict[str, Any], *, now: bool = False) -> None:
+        """Read Kueue's reason from the object's Workload when it is time to; a failure never fails the task."""
+        uid = (obj.get("metadata") or {}).get("uid")
+        if not uid or not self._kueue_readable or (not now and time.monotonic() < self._kueue_next_read):
+            return
+        why = self._kueue_why
+        try:
+            why = workload_hold(await hook.list_workloads(str(uid), self.namespace))
+        except KubeRayUnavailableError as err:
+            self.log.warning(
+                "Kueue's Workload of %s %s/%s could not be read: %s", self.kind, self.namespace, self.name, err
+            )
+        except KubeRayApiError as err:  # no RBAC for Workloads, or no Kueue API: the queue alone is named
+            self._kueue_readable = False
+            self.log.info(
+                "Kueue's reason for holding %s %s/%s cannot be read: %s", self.kind, self.namespace, self.name, err
+            )
+            return
+        changed = why != self._kueue_why
+        self._kueue_interval = KUEUE_REREAD_FIRST if changed else min(2 * self._kueue_interval, KUEUE_REREAD_MAX)
+        self._kueue_why, self._kueue_next_read = why, time.monotonic() + self._kueue_interval
 
     async def started(self, hook: KubeRayAsyncHook, obj: dict[str, Any] | None) -> None:
         """Hook for subclasses: start side work (e.g. log streaming) once the object was read."""
@@ -178,9 +217,13 @@ class KubeRayResourceTrigger(BaseTrigger):
         """The event sent when the deadline passes."""
         return self.event(
             Outcome.TIMEOUT,
-            message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline" + self.still_held(),
+            message=f"{self.kind} {self.namespace}/{self.name} not done by the task's deadline"
+            + await self.still_held(hook, obj),
         )
 
-    def still_held(self) -> str:
-        """What a timeout message adds when the object still waits for Kueue."""
-        return f": still {self._hold}" if self._hold else ""
+    async def still_held(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> str:
+        """What a timeout message adds when the object still waits for Kueue: the queue and Kueue's latest reason."""
+        if not self._hold:
+            return ""
+        await self._read_kueue_reason(hook, obj, now=True)
+        return f": still {queued_message(kueue_queue(obj), self._kueue_why)}"

@@ -61,7 +61,7 @@ class RayClusterReadyTrigger(KubeRayResourceTrigger):
 
     async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         verdict = cluster_verdict(obj)
-        self.note_hold(verdict)
+        await self.note_hold(hook, obj, verdict)
         if verdict.ready:
             info = cluster_info(obj)
             return self.event(Outcome.SUCCEEDED, phase=verdict.phase.value, head_service_name=info.head_service_name)

@@ -89,7 +89,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
     async def judge(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent | None:
         self._latest = obj
         verdict = job_verdict(obj)
-        self.note_hold(verdict)
+        await self.note_hold(hook, obj, verdict)
         if self.until_waiting and job_info(obj).job_deployment_status == WAITING:
             return self.event(Outcome.WAITING, phase=verdict.phase.value, **self._details(obj))
         if not verdict.terminal:
@@ -112,7 +112,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
     async def on_deadline(self, hook: KubeRayAsyncHook, obj: dict[str, Any]) -> ResourceEvent:
         return self.event(
             Outcome.TIMEOUT,
-            message=f"RayJob {self.namespace}/{self.name} not finished by the task's deadline" + self.still_held(),
+            message=f"RayJob {self.namespace}/{self.name} not finished by the task's deadline"
+            + await self.still_held(hook, obj),
             log_tail=await self._log_tail(hook, obj),
             **self._details(obj),
         )

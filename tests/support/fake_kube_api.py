@@ -506,6 +506,8 @@ class FakeKubeApi:
         app.router.add_post(core + "/configmaps", self._cm_create)
         app.router.add_get(core + "/configmaps/{name}", self._cm_get)
         app.router.add_delete(core + "/configmaps/{name}", self._cm_delete)
+        # Kueue's Workloads (put_object("Workload", ...)), at the API version Kueue 0.15+ serves first.
+        app.router.add_get("/apis/kueue.x-k8s.io/v1beta2/namespaces/{ns}/workloads", self._workloads)
         app.router.add_route("*", core + "/services/{svc}/proxy", self._proxy)
         app.router.add_route("*", core + "/services/{svc}/proxy/{tail:.*}", self._proxy)
         return app
@@ -715,6 +717,11 @@ class FakeKubeApi:
         with self._lock:
             items = self._selected("Pod", request.match_info["ns"], request)
         return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    async def _workloads(self, request: web.Request) -> web.Response:
+        with self._lock:
+            items = self._selected("Workload", request.match_info["ns"], request)
+        return web.json_response({"kind": "WorkloadList", "apiVersion": "kueue.x-k8s.io/v1beta2", "items": items})
 
     async def _pod_log(self, request: web.Request) -> web.StreamResponse:
         ns, name = request.match_info["ns"], request.match_info["name"]
