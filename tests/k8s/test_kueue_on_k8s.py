@@ -1,7 +1,8 @@
 """
 Kueue queueing with the real Kueue controller (harness/kueue.py) and the real KubeRay operator: a
 ClusterQueue with room for one job runs two queued RayJobs one after the other, and a job that can
-never fit fails at its deadline naming its queue. (Without Kueue, test_platform_params_on_k8s.py
+never fit fails at its deadline naming its queue and Kueue's reason, as the least-privilege Role
+(deploy/rbac-role.yaml) that reads it from the job's Workload. (Without Kueue, test_platform_params_on_k8s.py
 checks that a queued job stays suspended.)
 """
 
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from k8s_support import condition, kueue_workload, task_instance
+from k8s_support import condition, kuberay_connection, kueue_workload, task_instance
 
 from airflow_provider_kuberay.exceptions import RayJobFailedError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
@@ -90,8 +91,14 @@ def test_two_jobs_with_quota_for_one_run_one_after_the_other(
 
 
 def test_a_job_that_can_never_fit_fails_at_its_deadline_naming_the_queue(
-    kuberay_conn: str, kueue_queue: str, k8s_cluster: Any
+    kuberay_conn: str,
+    kueue_queue: str,
+    k8s_cluster: Any,
+    readme_role_kubeconfig: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(readme_role_kubeconfig, kuberay_conn))
     # A head that asks for more CPUs than the ClusterQueue has at all.
     ti = task_instance("kueue_never_fits")
     op = _job(ti.task_id, kueue_queue, cpu=64, stream_logs=False, execution_timeout=timedelta(seconds=15))
@@ -121,6 +128,15 @@ def test_a_job_that_can_never_fit_fails_at_its_deadline_naming_the_queue(
     text = str(info.value)
     assert f"still queued in Kueue LocalQueue '{kueue_queue}'" in text
     assert f"Deleted RayJob {kuberay_conn}/{name}" in text
-    # Kueue itself held it: its Workload had no quota reserved, for lack of CPU in the queue.
+    # Kueue itself held it: its Workload had no quota reserved, for lack of CPU in the queue; the task
+    # log and the failure both said so in Kueue's words.
     assert "insufficient quota for cpu" in seen.get("message", ""), seen
+    kueue_says = f"queued in Kueue LocalQueue '{kueue_queue}': {seen['reason']}: couldn't assign flavors"
+    assert f"still {kueue_says}" in text
+    assert "insufficient quota for cpu" in text
+    queued = [
+        line for line in capsys.readouterr().out.splitlines() if f"RayJob {kuberay_conn}/{name} is queued" in line
+    ]
+    assert any(kueue_says in line and "insufficient quota for cpu" in line for line in queued), queued
+    print("the failure:", text)  # pytest -rP shows Kueue's words
     KubeRayHook().wait_until_deleted("RayJob", name, kuberay_conn, timeout=90)
