@@ -119,10 +119,21 @@ def test_a_job_not_held_reads_no_workload(kube: FakeKubeApi) -> None:
     op = KubeRayRunJobOperator(task_id="task", entrypoint="python a.py", cluster=CLUSTER)
     kube.put_object("RayJob", op.build_body("free", NS, {}), NS)
     kube.set_status("RayJob", NS, "free", {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"})
-    trigger = RayJobTrigger("free", NS, "kuberay_default", deadline=time.time() + 0.5, resync_interval=0.1)
-    trigger.stream_logs = False
+    trigger = RayJobTrigger(
+        "free", NS, "kuberay_default", deadline=time.time() + 0.5, resync_interval=0.1, stream_logs=False
+    )
     assert _first_event(trigger)["outcome"] == "timeout"
     assert kube.calls("GET", WORKLOADS) == []
+
+
+def test_the_sync_hook_lists_a_jobs_workloads_by_its_uid(kube: FakeKubeApi) -> None:
+    from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
+
+    uid = _held_job(kube)
+    _workload(kube, uid, _condition("QuotaReserved", "False", "Pending", NO_QUOTA))
+    hook = KubeRayHook()
+    assert [wl["metadata"]["name"] for wl in hook.list_workloads(uid, NS)] == ["rayjob-held-1"]
+    assert hook.list_workloads("another-uid", NS) == []
 
 
 def test_workload_hold_prefers_eviction_then_quota_then_admission() -> None:
