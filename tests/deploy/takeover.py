@@ -1,0 +1,59 @@
+"""
+A triggerer dies mid-job: the deploy tier SIGKILLs the triggerer that runs a deferred task's trigger
+and follows the run to its end, for every kind of trigger it tests (Jobs API, RayJob).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tests.deploy.deployment import AirflowDeployment
+from tests.deploy.runs import LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """What a test saw when the triggerer running a trigger was SIGKILLed mid-job."""
+
+    dag_id: str
+    run_id: str
+    lines: int
+    state: str
+    log: str
+    killed_host: str
+    trigger_hosts: set[str]
+
+    def lines_twice(self) -> dict[str, int]:
+        """Job lines the task log holds more than once, with how often."""
+        entries = self.log.splitlines()
+        counts = {line: sum(line in entry for entry in entries) for line in job_lines(self.lines)}
+        return {line: count for line, count in counts.items() if count > 1}
+
+    def lines_missing(self) -> list[str]:
+        return [line for line in job_lines(self.lines) if line not in self.log]
+
+
+def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, lines: int) -> Takeover:
+    """
+    Run ``dag_id`` (a numbered-lines DAG) and SIGKILL the triggerer that runs its task's trigger once
+    the job's first lines reached the task log; wait for the run, then start that triggerer again.
+    """
+    rest = deployment.rest
+    run_id = start_deferred_run(deployment, lines=lines, interval=0.5, dag_id=dag_id)
+    ti = rest.task_instance(dag_id, run_id, LINES_TASK)
+    assert ti["triggerer_job"], ti
+    killed_host = str(ti["triggerer_job"]["hostname"])
+    killed = deployment.triggerer_named(killed_host)
+    deployment.kill_component(killed)
+    try:
+        finished = rest.wait_for_run(dag_id, run_id, RUN_TIMEOUT)
+        log = rest.task_log(dag_id, run_id, LINES_TASK)
+    finally:
+        deployment.start_component(killed)
+        deployment.wait_healthy()
+    # Each triggerer that ran the trigger wrote its own file (`...log.trigger.<job id>.log`).
+    job_ids = {int(found) for found in re.findall(r"\.log\.trigger\.(\d+)\.log", log)}
+    jobs = rest.get("/jobs", params={"job_type": "TriggererJob", "limit": 100})["jobs"]
+    hosts = {str(job["hostname"]) for job in jobs if job["id"] in job_ids}
+    return Takeover(dag_id, run_id, lines, str(finished["state"]), log, killed_host, hosts)

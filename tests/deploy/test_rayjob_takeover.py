@@ -1,0 +1,79 @@
+"""
+The triggerer that runs a RayJob trigger is SIGKILLed mid-job in the real deployment: the other
+triggerer takes the trigger over, the task ends with the job's verdict, and the task log holds every
+line of the job once.
+
+The deployment's processes reach the session's Kubernetes harness (KubeRay's real operator) through
+a ``kuberay`` connection made over REST. It names the harness's kubeconfig file by path: the
+credentials stay in that file and never reach Airflow's database or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.deploy.deployment import AirflowDeployment
+from tests.deploy.runs import LINES_TASK
+from tests.deploy.takeover import Takeover, kill_the_triggers_triggerer
+
+if TYPE_CHECKING:
+    from tests.support.k8s_harness import K8sCluster
+
+pytestmark = [pytest.mark.deploy, pytest.mark.k8s]
+
+RAYJOB_DAG = "deploy_rayjob_numbered_lines"
+CONNECTION = "kuberay_deploy"
+TAKEOVER_LINES = 40
+
+
+@pytest.fixture(scope="module")
+def kuberay_deploy_connection(deployment: AirflowDeployment, k8s_cluster: K8sCluster) -> Iterator[str]:
+    """A namespace of the harness and the deployment's ``kuberay_deploy`` connection to it; both removed at the end."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s_cluster.api)
+    namespace = f"deploy-rayjob-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    extra = {"kube_config_path": k8s_cluster.kubeconfig, "namespace": namespace, "dashboard_access": "proxy"}
+    rest = deployment.rest
+    connection = {"connection_id": CONNECTION, "conn_type": "kuberay", "extra": json.dumps(extra)}
+    rest.request("POST", "/connections", expect=201, json=connection)
+    try:
+        yield namespace
+    finally:
+        rest.request("DELETE", f"/connections/{CONNECTION}", expect=204)
+        core.delete_namespace(namespace, propagation_policy="Background")
+
+
+@pytest.fixture(scope="module")
+def rayjob_takeover(deployment: AirflowDeployment, kuberay_deploy_connection: str) -> Takeover:
+    started = time.monotonic()
+    takeover = kill_the_triggers_triggerer(deployment, RAYJOB_DAG, TAKEOVER_LINES)
+    print(f"RayJob triggerer takeover: run and triggerer restart took {time.monotonic() - started:.1f}s")
+    return takeover
+
+
+def test_killed_triggerers_rayjob_trigger_is_taken_over_and_the_task_ends_correctly(
+    deployment: AirflowDeployment, rayjob_takeover: Takeover
+) -> None:
+    takeover = rayjob_takeover
+    states = deployment.rest.task_states(RAYJOB_DAG, takeover.run_id)
+    assert takeover.state == "success", states
+    assert states == {LINES_TASK: "success"}
+    # The trigger ran in the killed triggerer, then in the other one.
+    assert takeover.killed_host in takeover.trigger_hosts
+    assert len(takeover.trigger_hosts) == 2, takeover.trigger_hosts
+    missing = takeover.lines_missing()
+    assert not missing, f"job lines missing from the task log: {missing}\n{takeover.log}"
+    assert "deploy-job done" in takeover.log
+
+
+def test_killed_triggerers_rayjob_lines_appear_once_in_the_task_log(rayjob_takeover: Takeover) -> None:
+    twice = rayjob_takeover.lines_twice()
+    assert not twice, f"job lines forwarded more than once: {twice}\n{rayjob_takeover.log}"
