@@ -6,9 +6,11 @@ and follows the run to its end, for every kind of trigger it tests (Jobs API, Ra
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from tests.deploy.deployment import AirflowDeployment
+from tests.deploy.rest import wait_until
 from tests.deploy.runs import LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
 
 
@@ -23,6 +25,8 @@ class Takeover:
     log: str
     killed_host: str
     trigger_hosts: set[str]
+    # Seconds from the trigger of the run to each step: where the test's time goes.
+    timings: dict[str, float]
 
     def lines_twice(self) -> dict[str, int]:
         """Job lines the task log holds more than once, with how often."""
@@ -40,20 +44,49 @@ def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, line
     the job's first lines reached the task log; wait for the run, then start that triggerer again.
     """
     rest = deployment.rest
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def reached(step: str) -> None:
+        timings[step] = round(time.monotonic() - started, 1)
+
     run_id = start_deferred_run(deployment, lines=lines, interval=0.5, dag_id=dag_id)
+    reached("deferred, first lines logged")
     ti = rest.task_instance(dag_id, run_id, LINES_TASK)
     assert ti["triggerer_job"], ti
     killed_host = str(ti["triggerer_job"]["hostname"])
     killed = deployment.triggerer_named(killed_host)
     deployment.kill_component(killed)
+    restarted = False
     try:
+        wait_until(
+            lambda: _taken_over(deployment, dag_id, run_id, killed_host),
+            RUN_TIMEOUT,
+            "the other triggerer to take the trigger over",
+        )
+        # Back at once: it starts while the run ends (saving its start-up), and the trigger is no longer free.
+        reached("taken over")
+        deployment.start_component(killed)
+        restarted = True
         finished = rest.wait_for_run(dag_id, run_id, RUN_TIMEOUT)
+        reached("run ended")
         log = rest.task_log(dag_id, run_id, LINES_TASK)
     finally:
-        deployment.start_component(killed)
+        if not restarted:
+            deployment.start_component(killed)
         deployment.wait_healthy()
+    reached("killed triggerer back")
     # Each triggerer that ran the trigger wrote its own file (`...log.trigger.<job id>.log`).
     job_ids = {int(found) for found in re.findall(r"\.log\.trigger\.(\d+)\.log", log)}
     jobs = rest.get("/jobs", params={"job_type": "TriggererJob", "limit": 100})["jobs"]
     hosts = {str(job["hostname"]) for job in jobs if job["id"] in job_ids}
-    return Takeover(dag_id, run_id, lines, str(finished["state"]), log, killed_host, hosts)
+    return Takeover(dag_id, run_id, lines, str(finished["state"]), log, killed_host, hosts, timings)
+
+
+def _taken_over(deployment: AirflowDeployment, dag_id: str, run_id: str, killed_host: str) -> bool:
+    """Another triggerer holds the task's trigger, or it fired already (only another one could have)."""
+    ti = deployment.rest.task_instance(dag_id, run_id, LINES_TASK)
+    if ti["state"] != "deferred":
+        return True
+    holder = ti.get("triggerer_job") or {}
+    return bool(holder) and str(holder["hostname"]) != killed_host

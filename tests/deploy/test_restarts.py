@@ -82,7 +82,9 @@ TAKEOVER_LINES = 40
 @pytest.fixture(scope="module")
 def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
     """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
-    return kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES)
+    takeover = kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES)
+    print(f"\nJobs API triggerer takeover, seconds since the run was triggered: {takeover.timings}")
+    return takeover
 
 
 def test_killed_triggerers_jobs_api_trigger_is_taken_over_and_the_task_ends_correctly(
