@@ -70,6 +70,7 @@ def _sigterm_to_interrupt(*_: object) -> None:
 
 @pytest.fixture(scope="session")
 def k8s_cluster() -> Iterator[K8sCluster]:
+    """The cluster in ``KUBECONFIG``, or the harness started now and stopped at the end of the session."""
     from kubernetes import config as kconfig
 
     from harness import controlplane
