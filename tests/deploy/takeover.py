@@ -28,14 +28,22 @@ class Takeover:
     # Seconds from the trigger of the run to each step: where the test's time goes.
     timings: dict[str, float]
 
-    def lines_twice(self) -> dict[str, int]:
-        """Job lines the task log holds more than once, with how often."""
+    def assert_taken_over_and_ended(self, deployment: AirflowDeployment, task_states: dict[str, str]) -> None:
+        """The other triggerer ran the trigger after the killed one; the run ended with ``task_states``."""
+        states = deployment.rest.task_states(self.dag_id, self.run_id)
+        assert self.state == "success", states
+        assert states == task_states
+        assert self.killed_host in self.trigger_hosts
+        assert len(self.trigger_hosts) == 2, self.trigger_hosts
+        missing = [line for line in job_lines(self.lines) if line not in self.log]
+        assert not missing, f"job lines missing from the task log: {missing}\n{self.log}"
+        assert "deploy-job done" in self.log
+
+    def assert_every_line_once(self) -> None:
         entries = self.log.splitlines()
         counts = {line: sum(line in entry for entry in entries) for line in job_lines(self.lines)}
-        return {line: count for line, count in counts.items() if count > 1}
-
-    def lines_missing(self) -> list[str]:
-        return [line for line in job_lines(self.lines) if line not in self.log]
+        twice = {line: count for line, count in counts.items() if count > 1}
+        assert not twice, f"job lines forwarded more than once: {twice}\n{self.log}"
 
 
 def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, lines: int) -> Takeover:
@@ -80,6 +88,7 @@ def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, line
     job_ids = {int(found) for found in re.findall(r"\.log\.trigger\.(\d+)\.log", log)}
     jobs = rest.get("/jobs", params={"job_type": "TriggererJob", "limit": 100})["jobs"]
     hosts = {str(job["hostname"]) for job in jobs if job["id"] in job_ids}
+    print(f"\n{dag_id}: triggerer takeover, seconds since the run was triggered: {timings}")
     return Takeover(dag_id, run_id, lines, str(finished["state"]), log, killed_host, hosts, timings)
 
 

@@ -54,26 +54,15 @@ def kuberay_deploy_connection(deployment: AirflowDeployment, k8s_cluster: K8sClu
 
 @pytest.fixture(scope="module")
 def rayjob_takeover(deployment: AirflowDeployment, kuberay_deploy_connection: str) -> Takeover:
-    takeover = kill_the_triggers_triggerer(deployment, RAYJOB_DAG, TAKEOVER_LINES)
-    print(f"\nRayJob triggerer takeover, seconds since the run was triggered: {takeover.timings}")
-    return takeover
+    """SIGKILL the triggerer that runs the RayJob's trigger once some lines reached the task log; wait for the run."""
+    return kill_the_triggers_triggerer(deployment, RAYJOB_DAG, TAKEOVER_LINES)
 
 
 def test_killed_triggerers_rayjob_trigger_is_taken_over_and_the_task_ends_correctly(
     deployment: AirflowDeployment, rayjob_takeover: Takeover
 ) -> None:
-    takeover = rayjob_takeover
-    states = deployment.rest.task_states(RAYJOB_DAG, takeover.run_id)
-    assert takeover.state == "success", states
-    assert states == {LINES_TASK: "success"}
-    # The trigger ran in the killed triggerer, then in the other one.
-    assert takeover.killed_host in takeover.trigger_hosts
-    assert len(takeover.trigger_hosts) == 2, takeover.trigger_hosts
-    missing = takeover.lines_missing()
-    assert not missing, f"job lines missing from the task log: {missing}\n{takeover.log}"
-    assert "deploy-job done" in takeover.log
+    rayjob_takeover.assert_taken_over_and_ended(deployment, {LINES_TASK: "success"})
 
 
 def test_killed_triggerers_rayjob_lines_appear_once_in_the_task_log(rayjob_takeover: Takeover) -> None:
-    twice = rayjob_takeover.lines_twice()
-    assert not twice, f"job lines forwarded more than once: {twice}\n{rayjob_takeover.log}"
+    rayjob_takeover.assert_every_line_once()

@@ -82,24 +82,14 @@ TAKEOVER_LINES = 40
 @pytest.fixture(scope="module")
 def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
     """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
-    takeover = kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES)
-    print(f"\nJobs API triggerer takeover, seconds since the run was triggered: {takeover.timings}")
-    return takeover
+    return kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES)
 
 
 def test_killed_triggerers_jobs_api_trigger_is_taken_over_and_the_task_ends_correctly(
     deployment: AirflowDeployment, triggerer_takeover: Takeover
 ) -> None:
-    takeover = triggerer_takeover
-    assert takeover.state == "success", deployment.rest.task_states(LINES_DAG, takeover.run_id)
-    assert deployment.rest.task_states(LINES_DAG, takeover.run_id) == {LINES_TASK: "success", "after": "success"}
-    # The trigger ran in the killed triggerer, then in the other one.
-    assert takeover.killed_host in takeover.trigger_hosts
-    assert len(takeover.trigger_hosts) == 2, takeover.trigger_hosts
-    missing = takeover.lines_missing()
-    assert not missing, f"job lines missing from the task log: {missing}\n{takeover.log}"
+    triggerer_takeover.assert_taken_over_and_ended(deployment, {LINES_TASK: "success", "after": "success"})
 
 
 def test_killed_triggerers_job_lines_appear_once_in_the_task_log(triggerer_takeover: Takeover) -> None:
-    twice = triggerer_takeover.lines_twice()
-    assert not twice, f"job lines forwarded more than once: {twice}"
+    triggerer_takeover.assert_every_line_once()
