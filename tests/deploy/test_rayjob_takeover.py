@@ -20,6 +20,7 @@ import pytest
 from tests.deploy.deployment import AirflowDeployment
 from tests.deploy.runs import LINES_TASK
 from tests.deploy.takeover import Takeover, kill_the_triggers_triggerer
+from tests.support.secret_scan import file_places, leaks
 
 if TYPE_CHECKING:
     from tests.support.k8s_harness import K8sCluster
@@ -66,3 +67,15 @@ def test_killed_triggerers_rayjob_trigger_is_taken_over_and_the_task_ends_correc
 
 def test_killed_triggerers_rayjob_lines_appear_once_in_the_task_log(rayjob_takeover: Takeover) -> None:
     rayjob_takeover.assert_every_line_once()
+
+
+def test_the_harness_credentials_reach_no_file_of_the_deployment(
+    deployment: AirflowDeployment, k8s_cluster: K8sCluster, rayjob_takeover: Takeover
+) -> None:
+    """The connection names the kubeconfig by path: its token is in no log, DAG-run file or connection field."""
+    token = str(k8s_cluster.api.configuration.api_key.get("authorization", "")).removeprefix("Bearer ").strip()
+    assert token, "the harness's kubeconfig has no token to look for"
+    places = file_places([deployment.home, deployment.logs], since=0)
+    places["the connection over REST"] = json.dumps(deployment.rest.get(f"/connections/{CONNECTION}"))
+    places["the task log"] = rayjob_takeover.log
+    assert not leaks(places, {"the harness's API token": token})
