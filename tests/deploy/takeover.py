@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from airflow_provider_kuberay.triggers.log_position import POSITION_XCOM_KEY
 from tests.deploy.deployment import AirflowDeployment
 from tests.deploy.rest import wait_until
-from tests.deploy.runs import LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
+from tests.deploy.runs import DEFER_TIMEOUT, LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,16 @@ class Takeover:
         assert not twice, f"job lines forwarded more than once: {twice}\n{self.log}"
 
 
-def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, lines: int) -> Takeover:
+def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, lines: int, release_file: Path) -> Takeover:
     """
-    Run ``dag_id`` (a numbered-lines DAG) and SIGKILL the triggerer that runs its task's trigger once
-    the job's first lines reached the task log; wait for the run, then start that triggerer again.
+    Run ``dag_id`` (a numbered-lines DAG) and SIGKILL the triggerer that runs its task's trigger while
+    the job is mid-way; wait for the run, then start that triggerer again.
+
+    The job prints half its lines, then is quiet until ``release_file`` exists. The kill comes once
+    the task log holds that half and the position the trigger recorded has stopped moving: a kill
+    within the round trip of a position write (a fraction of a second after a line) would repeat
+    that line by design (see ``LogPosition``), and this test is about the position surviving the
+    takeover, not about that window. The other half is printed while no triggerer runs the trigger.
     """
     rest = deployment.rest
     started = time.monotonic()
@@ -58,13 +66,23 @@ def kill_the_triggers_triggerer(deployment: AirflowDeployment, dag_id: str, line
     def reached(step: str) -> None:
         timings[step] = round(time.monotonic() - started, 1)
 
-    run_id = start_deferred_run(deployment, lines=lines, interval=0.5, dag_id=dag_id)
-    reached("deferred, first lines logged")
+    half = lines // 2
+    run_id = start_deferred_run(
+        deployment, lines=lines, interval=0.5, release_file=release_file, dag_id=dag_id, release_after=half
+    )
+    wait_until(
+        lambda: job_lines(lines)[half - 1] in rest.task_log(dag_id, run_id, LINES_TASK),
+        DEFER_TIMEOUT,
+        "the first half of the job's lines in the task log",
+    )
+    _wait_for_a_settled_position(deployment, dag_id, run_id)
+    reached("deferred, half the lines logged")
     ti = rest.task_instance(dag_id, run_id, LINES_TASK)
     assert ti["triggerer_job"], ti
     killed_host = str(ti["triggerer_job"]["hostname"])
     killed = deployment.triggerer_named(killed_host)
     deployment.kill_component(killed)
+    release_file.touch()
     restarted = False
     try:
         wait_until(
@@ -99,3 +117,14 @@ def _taken_over(deployment: AirflowDeployment, dag_id: str, run_id: str, killed_
         return True
     holder = ti.get("triggerer_job") or {}
     return bool(holder) and str(holder["hostname"]) != killed_host
+
+
+def _wait_for_a_settled_position(deployment: AirflowDeployment, dag_id: str, run_id: str) -> None:
+    """The log position the trigger records in the task's XCom is set and has not moved for 3 s."""
+    seen: list[object] = []
+
+    def settled() -> bool:
+        seen.append(deployment.rest.xcom(dag_id, run_id, LINES_TASK, POSITION_XCOM_KEY))
+        return len(seen) > 3 and bool(seen[-1]) and seen[-1] == seen[-4]
+
+    wait_until(settled, DEFER_TIMEOUT, "the trigger's recorded log position to settle")

@@ -80,9 +80,10 @@ TAKEOVER_LINES = 40
 
 
 @pytest.fixture(scope="module")
-def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
-    """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
-    return kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES)
+def triggerer_takeover(deployment: AirflowDeployment, tmp_path_factory: pytest.TempPathFactory) -> Takeover:
+    """SIGKILL the triggerer that runs the job's trigger mid-job; wait for the run."""
+    release = tmp_path_factory.mktemp("jobs-api-takeover") / "release"
+    return kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES, release)
 
 
 def test_killed_triggerers_jobs_api_trigger_is_taken_over_and_the_task_ends_correctly(

@@ -1,7 +1,7 @@
 """
 The deploy tier's RayJob DAG: a deferred ``KubeRayRunJobOperator`` task whose Ray job prints numbered
 lines for a while (``ray_scripts/numbered_lines.py``; run ``conf``: ``lines``, ``interval``,
-``release_file``), on a new RayCluster of the Kubernetes harness.
+``release_file``, ``release_after``), on a new RayCluster of the Kubernetes harness.
 
 Its ``kuberay_deploy`` connection is made over REST by the test that runs it. The cluster's Ray pods
 are stand-ins for the harness's one local Ray head (``harness.kuberay.io/pods: stand-in``): no Ray
@@ -25,13 +25,13 @@ with DAG(
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
-    params={"lines": 40, "interval": 0.5, "release_file": ""},
+    params={"lines": 40, "interval": 0.5, "release_file": "", "release_after": -1},
     tags=["deploy-tier"],
 ):
     KubeRayRunJobOperator(
         task_id="numbered_lines",
         entrypoint=f"python {SCRIPT} --lines {{{{ params.lines }}}} --interval {{{{ params.interval }}}}"
-        " --release-file '{{ params.release_file }}'",
+        " --release-file '{{ params.release_file }}' --release-after {{ params.release_after }}",
         cluster=ClusterSpec(
             image="rayproject/ray:2.52.0",
             ray_version="2.52.0",
