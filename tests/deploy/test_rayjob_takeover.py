@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.k8s]
 
 RAYJOB_DAG = "deploy_rayjob_numbered_lines"
 CONNECTION = "kuberay_deploy"
-TAKEOVER_LINES = 40
+TAKEOVER_LINES = 20
 
 
 @pytest.fixture(scope="module")
