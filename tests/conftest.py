@@ -29,6 +29,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import pytest  # noqa: E402
 
 from tests.support.fake_dashboard import FakeDashboard, running_fake_dashboard  # noqa: E402
+
+# The harness fixture, here so the k8s and deploy tiers share one harness per session.
+from tests.support.k8s_harness import k8s_cluster  # noqa: E402, F401
 from tests.support.process_leaks import leftover_processes, tag_this_session  # noqa: E402
 
 if TYPE_CHECKING:

@@ -184,6 +184,8 @@ class RayJobTrigger(KubeRayResourceTrigger):
             # The dashboard's stream stays open after the job; the rest comes from the log itself, at once.
             await self.stopped()
             try:
+                # A trigger taken over after the job ended never streamed: it starts where the task log stands.
+                await self._resume_position(job_info(obj).job_id)
                 self._forwarder.feed((await self._whole_log(hook, obj))[self._forwarder.chars_fed :])
             except (KubeRayApiError, RayDashboardError) as err:
                 self.log.warning("The end of the log of RayJob %s could not be read: %s", self.name, err)
@@ -202,6 +204,12 @@ class RayJobTrigger(KubeRayResourceTrigger):
                 raise
             pod = await self._submitter_pod(hook)
             return await hook.read_pod_log(pod, self.namespace) if pod else ""
+
+    async def _resume_position(self, job_id: str | None) -> None:
+        """Once per trigger: continue the task log where an earlier trigger of this try left it."""
+        if self._position is None and job_id:
+            self._position = LogPosition(getattr(self, "task_instance", None), job_id, self.log.warning)
+            await self._position.resume(self._forwarder, self.log.info)
 
     async def _stream_submitter(self, hook: KubeRayAsyncHook) -> None:
         finished: set[str] = set()
@@ -237,9 +245,7 @@ class RayJobTrigger(KubeRayResourceTrigger):
                 return
             await asyncio.sleep(_FIND_POD_INTERVAL)
         job_id = job_info(self._latest).job_id
-        if self._position is None:
-            self._position = LogPosition(getattr(self, "task_instance", None), job_id, self.log.warning)
-            await self._position.resume(self._forwarder, self.log.info)
+        await self._resume_position(job_id)
         async with dashboard:
             await copy_job_log(
                 dashboard,

@@ -1,7 +1,8 @@
 """
 The deploy tier's session fixture: one real Airflow deployment (see ``deployment.py``) for every
 test under tests/deploy, pointed at the session's local Ray head through a ``ray_dashboard``
-connection created over REST. The tier never skips: what it cannot start fails the tests, with why.
+connection created over REST. The tier never skips: what it cannot start fails the tests, with why
+(except the RayJob takeover test, which needs the Kubernetes harness and skips with the k8s tier).
 """
 
 from __future__ import annotations

@@ -45,14 +45,16 @@ def start_deferred_run(
     interval: float,
     release_file: Path | None = None,
     dag_id: str = LINES_DAG,
+    release_after: int = -1,
 ) -> str:
     """
     Trigger a run of a numbered-lines DAG and return once its task is deferred and the trigger has
     forwarded the job's first lines: the trigger runs, and the job is mid-way (it ends only once
-    ``release_file`` exists).
+    ``release_file`` exists; with ``release_after``, it prints no more lines until then).
     """
     rest = deployment.rest
-    conf = {"lines": lines, "interval": interval, "release_file": str(release_file or "")}
+    conf: dict[str, object] = {"lines": lines, "interval": interval, "release_after": release_after}
+    conf["release_file"] = str(release_file or "")
     run_id = rest.trigger(dag_id, conf)
     rest.wait_for_task_state(dag_id, run_id, LINES_TASK, "deferred", DEFER_TIMEOUT)
     wait_until(

@@ -5,8 +5,6 @@ run still ends as it should. Every check is made over REST, as a user or a CI sy
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from tests.deploy.deployment import AirflowDeployment
 from tests.deploy.rest import wait_until
 from tests.deploy.runs import DEFER_TIMEOUT, LINES_DAG, LINES_TASK, RUN_TIMEOUT, job_lines, start_deferred_run
+from tests.deploy.takeover import Takeover, kill_the_triggers_triggerer
 
 pytestmark = [pytest.mark.deploy, pytest.mark.ray]
 
@@ -77,58 +76,21 @@ def test_api_server_restart_loses_nothing(deployment: AirflowDeployment, tmp_pat
     assert connection["conn_type"] == "ray_dashboard"
 
 
-@dataclass(frozen=True)
-class Takeover:
-    """What a test saw when the triggerer running a Jobs-API trigger was SIGKILLed mid-job."""
-
-    run_id: str
-    state: str
-    log: str
-    killed_host: str
-    trigger_hosts: set[str]
-
-
 TAKEOVER_LINES = 40
 
 
 @pytest.fixture(scope="module")
-def triggerer_takeover(deployment: AirflowDeployment) -> Takeover:
-    """SIGKILL the triggerer that runs the job's trigger once some lines reached the task log; wait for the run."""
-    rest = deployment.rest
-    run_id = start_deferred_run(deployment, lines=TAKEOVER_LINES, interval=0.5)
-    # The trigger runs and has forwarded some lines: kill its triggerer mid-job.
-    ti = rest.task_instance(LINES_DAG, run_id, LINES_TASK)
-    assert ti["triggerer_job"], ti
-    killed_host = str(ti["triggerer_job"]["hostname"])
-    killed = deployment.triggerer_named(killed_host)
-    deployment.kill_component(killed)
-    try:
-        finished = rest.wait_for_run(LINES_DAG, run_id, RUN_TIMEOUT)
-        log = rest.task_log(LINES_DAG, run_id, LINES_TASK)
-    finally:
-        deployment.start_component(killed)
-        deployment.wait_healthy()
-    # Each triggerer that ran the trigger wrote its own file (`...log.trigger.<job id>.log`).
-    job_ids = {int(found) for found in re.findall(r"\.log\.trigger\.(\d+)\.log", log)}
-    jobs = rest.get("/jobs", params={"job_type": "TriggererJob", "limit": 100})["jobs"]
-    hosts = {str(job["hostname"]) for job in jobs if job["id"] in job_ids}
-    return Takeover(run_id, str(finished["state"]), log, killed_host, hosts)
+def triggerer_takeover(deployment: AirflowDeployment, tmp_path_factory: pytest.TempPathFactory) -> Takeover:
+    """SIGKILL the triggerer that runs the job's trigger mid-job; wait for the run."""
+    release = tmp_path_factory.mktemp("jobs-api-takeover") / "release"
+    return kill_the_triggers_triggerer(deployment, LINES_DAG, TAKEOVER_LINES, release)
 
 
 def test_killed_triggerers_jobs_api_trigger_is_taken_over_and_the_task_ends_correctly(
     deployment: AirflowDeployment, triggerer_takeover: Takeover
 ) -> None:
-    takeover = triggerer_takeover
-    assert takeover.state == "success", deployment.rest.task_states(LINES_DAG, takeover.run_id)
-    assert deployment.rest.task_states(LINES_DAG, takeover.run_id) == {LINES_TASK: "success", "after": "success"}
-    # The trigger ran in the killed triggerer, then in the other one.
-    assert takeover.killed_host in takeover.trigger_hosts
-    assert len(takeover.trigger_hosts) == 2, takeover.trigger_hosts
-    missing = [line for line in job_lines(TAKEOVER_LINES) if line not in takeover.log]
-    assert not missing, f"job lines missing from the task log: {missing}\n{takeover.log}"
+    triggerer_takeover.assert_taken_over_and_ended(deployment, {LINES_TASK: "success", "after": "success"})
 
 
 def test_killed_triggerers_job_lines_appear_once_in_the_task_log(triggerer_takeover: Takeover) -> None:
-    log_lines = triggerer_takeover.log.splitlines()
-    twice = {line: n for line in job_lines(TAKEOVER_LINES) if (n := sum(line in entry for entry in log_lines)) > 1}
-    assert not twice, f"job lines forwarded more than once: {twice}"
+    triggerer_takeover.assert_every_line_once()

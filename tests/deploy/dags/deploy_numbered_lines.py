@@ -3,7 +3,8 @@ The deploy tier's DAG: a deferred Jobs-API task whose Ray job prints numbered li
 then a downstream task the scheduler must still run (after a restart, say).
 
 Its run ``conf`` sets ``lines`` and ``interval``, and ``release_file``: a path on this machine that
-the job waits for after its lines (none by default), so a test decides when the job ends.
+the job waits for after its lines (none by default), so a test decides when the job ends; or before
+line ``release_after``, so the job is quiet mid-way.
 
 ``deploy_numbered_lines_rerun`` is the same DAG with ``reattach_on_clear=False``: a cleared task
 submits a new job instead of following its earlier one.
@@ -24,13 +25,13 @@ for dag_id, reattach_on_clear in (("deploy_numbered_lines", True), ("deploy_numb
         schedule=None,
         start_date=datetime(2025, 1, 1),
         catchup=False,
-        params={"lines": 40, "interval": 0.5, "release_file": ""},
+        params={"lines": 40, "interval": 0.5, "release_file": "", "release_after": -1},
         tags=["deploy-tier"],
     ):
         job = KubeRaySubmitJobOperator(
             task_id="numbered_lines",
             entrypoint="python numbered_lines.py --lines {{ params.lines }} --interval {{ params.interval }}"
-            " --release-file '{{ params.release_file }}'",
+            " --release-file '{{ params.release_file }}' --release-after {{ params.release_after }}",
             runtime_env={"working_dir": str(Path(__file__).parent / "ray_scripts")},
             entrypoint_num_cpus=0.25,
             ray_dashboard_conn_id="ray_dashboard_default",
