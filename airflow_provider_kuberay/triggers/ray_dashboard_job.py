@@ -11,7 +11,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError, RayDashboardError
-from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.hooks.ray_dashboard_async import RayDashboardAsyncHook
 from airflow_provider_kuberay.log_lines import LineForwarder, last_lines
 from airflow_provider_kuberay.status.jobs_api import judge_job
@@ -132,6 +131,10 @@ class RayDashboardJobTrigger(BaseTrigger):
     async def _dashboard(self) -> RayDashboardAsyncHook:
         if not self.cluster_name:
             return RayDashboardAsyncHook(self.ray_dashboard_conn_id, dashboard_url=self.dashboard_url)
+        # Imported only for a job named by its cluster: the Kubernetes clients take ~2 s to import, which
+        # every Jobs API task would otherwise pay in the worker before it defers.
+        from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
         async with KubeRayAsyncHook(self.kuberay_conn_id) as kube:
             endpoint = await kube.dashboard_endpoint(self.cluster_name, self.namespace)
         return RayDashboardAsyncHook(None, endpoint=endpoint)
