@@ -38,7 +38,9 @@ WRONG_TOKEN = "Bearer wrong-" + "0" * 24
 
 def _pods_state(core: Any, namespace: str, job_name: str) -> str:
     """Each pod of the job's cluster with its phase and waiting reasons: why a cluster never got ready."""
-    pods = core.list_namespaced_pod(namespace, label_selector=f"ray.io/originated-from-cr-name={job_name}").items
+    job = KubeRayHook().get_object("RayJob", job_name, namespace)
+    cluster = (job.get("status") or {}).get("rayClusterName", "")
+    pods = core.list_namespaced_pod(namespace, label_selector=f"ray.io/cluster={cluster}").items if cluster else []
     parts = []
     for pod in pods:
         waiting = [
@@ -65,6 +67,7 @@ def test_a_token_auth_cluster_runs_its_job_with_the_generated_token(
         entrypoint="python -c \"print('behind token auth')\"",
         cluster=replace(provider_cluster(), ray_token_auth=True),
         active_deadline_seconds=DEADLINE_SECONDS,
+        delete_on_kill=False,  # a RayJob failed by its deadline stays until `finally`, so its pods can say why
         deferrable=False,
         resync_interval=1,
     )
