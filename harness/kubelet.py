@@ -99,7 +99,7 @@ class Kubelet:
         except ApiException as err:
             if err.status == 404 and ref.optional:
                 return ""
-            raise
+            raise LookupError(f"couldn't get secret {namespace}/{ref.name}: {err.status} {err.reason}") from err
         if ref.key not in data:
             if ref.optional:
                 return ""
@@ -431,8 +431,8 @@ class Kubelet:
             phase = "Pending"
         elif all(e is not None for e in ended):
             phase = "Succeeded" if all(e["exitCode"] == 0 for e in ended) else "Failed"  # type: ignore[index]
-        else:
-            phase = "Running"
+        else:  # Pending until a container has started (one whose config is wrong never does)
+            phase = "Running" if any(c.started_at for c in box.containers) else "Pending"
         ready = phase == "Running" and all(c.ready and c.running() for c in box.containers)
         key = (
             phase,

@@ -61,6 +61,7 @@ class Container:
     last_state: dict[str, Any] | None = None
     ended: dict[str, Any] | None = None  # terminated state, if it will not run again
     waiting: str | None = None  # reason while waiting for a (re)start
+    waiting_message: str | None = None  # why, when the reason alone does not say (a config error)
     next_start: float = 0.0
     ready: bool = False
     next_probe: float = 0.0
@@ -74,7 +75,10 @@ class Container:
             return {"running": {"startedAt": self.started_at}}
         if self.ended is not None:
             return {"terminated": self.ended}
-        return {"waiting": {"reason": self.waiting or "PodInitializing"}}
+        waiting = {"reason": self.waiting or "PodInitializing"}
+        if self.waiting_message:
+            waiting["message"] = self.waiting_message
+        return {"waiting": waiting}
 
 
 @dataclass
@@ -192,7 +196,13 @@ class Runtime:
         return binds
 
     def start(self, box: Sandbox, c: Container) -> None:
-        env = self._env(box, c)
+        try:
+            env = self._env(box, c)
+        except Exception as err:  # as a kubelet: the pod says why (e.g. an unreadable Secret); retried next sync
+            if c.waiting_message != str(err):
+                log.warning("pod %s/%s: container %s: %s", box.namespace, box.name, c.name, err)
+            c.waiting, c.waiting_message = "CreateContainerConfigError", str(err)
+            return
         argv = podspec.command(c.spec, env)
         cmd = [sys.executable, "-S", str(PODEXEC), "--id", f"{box.uid}/{c.name}", "--netns", box.netns]
         cmd += ["--hostname", box.name]
@@ -212,7 +222,7 @@ class Runtime:
                 start_new_session=True,
             )
         c.started_at = now()
-        c.waiting = None
+        c.waiting = c.waiting_message = None
         c.ready = c.spec.readiness_probe is None
         probe = c.spec.readiness_probe
         c.next_probe = time.monotonic() + min(float(probe.initial_delay_seconds or 0), PROBE_DELAY_CAP) if probe else 0
