@@ -101,8 +101,8 @@ def test_the_async_hook_checks_the_same_way(api: FakeKubeApi) -> None:
     api.crds = _crds("v1.4.2")
 
     async def create() -> None:
-        hook = KubeRayAsyncHook(None, config_dict=api.kubeconfig_dict(), retry_policy=FAST)
-        await hook.create_object("RayJob", _job("j4", deletionStrategy=DELETION))
+        async with KubeRayAsyncHook(None, config_dict=api.kubeconfig_dict(), retry_policy=FAST) as hook:
+            await hook.create_object("RayJob", _job("j4", deletionStrategy=DELETION))
 
     with pytest.raises(KubeRayUnsupportedFieldError, match=r"spec\.deletionStrategy: added in KubeRay 1\.5"):
         asyncio.run(create())
