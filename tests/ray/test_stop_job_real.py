@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +20,44 @@ from tests.support.airflow_context import context_for
 pytestmark = pytest.mark.ray
 
 
-def test_stop_ends_a_running_job_and_a_second_stop_is_a_no_op(ray_head: Any) -> None:
+def _sleeper(marker: str) -> str:
+    """A job entrypoint that runs until stopped, its command line carrying ``marker``."""
+    return f'python -c "import time; time.sleep(300)" {marker}'
+
+
+def _processes_carrying(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """
+    A marker for the test's long-running entrypoints. After the test, the processes carrying it get
+    20 s to be gone; any left are then ended by PID, saying so: on this local head, Ray reported the
+    stopped job STOPPED while its entrypoint's process ran on (seen in the stop operator's test), and
+    the session's leak check would otherwise report a process this test started.
+    """
+    tag = f"test-stop-{uuid.uuid4().hex[:8]}"
+    yield tag
+    deadline = time.monotonic() + 20
+    while (left := _processes_carrying(tag)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        print(f"Ray left the stopped job's process {pid} running; ending it")
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_stop_ends_a_running_job_and_a_second_stop_is_a_no_op(ray_head: Any, marker: str) -> None:
     hook = RayDashboardHook(None, dashboard_url=ray_head.dashboard_url)
     sid = f"stop-me-{uuid.uuid4().hex[:8]}"
-    hook.submit_job(entrypoint='python -c "import time; time.sleep(300)"', submission_id=sid)
+    hook.submit_job(entrypoint=_sleeper(marker), submission_id=sid)
     stop = KubeRayStopJobOperator(
         task_id="stop",
         submission_id=sid,
@@ -44,7 +82,7 @@ def _ended(hook: RayDashboardHook, sid: str, timeout: float = 60) -> str:
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_a_job_stopped_in_one_try_runs_again_under_its_id_in_the_next(ray_head: Any, round_: int) -> None:
+def test_a_job_stopped_in_one_try_runs_again_under_its_id_in_the_next(ray_head: Any, round_: int, marker: str) -> None:
     """
     Resubmitting an id at once after its job was stopped races Ray's watch of the old supervisor,
     which then marks the new job "Job supervisor actor died" (what a cleared task met in the deploy
@@ -62,7 +100,7 @@ def test_a_job_stopped_in_one_try_runs_again_under_its_id_in_the_next(ray_head: 
             metadata={TRY_METADATA_KEY: str(try_number)},
         )
 
-    submission(1, 'python -c "import time; time.sleep(300)"').submit_or_adopt(hook, {})
+    submission(1, _sleeper(marker)).submit_or_adopt(hook, {})
     deadline = time.monotonic() + 60
     while hook.get_job_status(sid) != "RUNNING":
         assert time.monotonic() < deadline, "the first try's job never ran"
