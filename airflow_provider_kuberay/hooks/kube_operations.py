@@ -264,16 +264,16 @@ def list_workloads(policy: RetryPolicy, namespace: str | None, job_uid: str) -> 
     """See :meth:`KubeRayHook.list_workloads`."""
     ns = yield namespace_of(namespace)
     query = {"labelSelector": f"{kr.KUEUE_JOB_UID_LABEL}={job_uid}"}
-    for resource in kr.KUEUE_WORKLOADS:
-        request = KubeRequest(
-            "GET", resource.collection_path(ns), f"list Kueue Workloads of job {job_uid} in {ns}", query
-        )
+    requests = [
+        KubeRequest("GET", resource.collection_path(ns), f"list Kueue Workloads of job {job_uid} in {ns}", query)
+        for resource in kr.KUEUE_WORKLOADS
+    ]
+    for request in requests[:-1]:
         try:
             return _items((yield from call_json(policy, request)))
-        except KubeRayNotFoundError:
-            if resource is kr.KUEUE_WORKLOADS[-1]:  # no version of Kueue's API is served
-                raise
-    return []
+        except KubeRayNotFoundError:  # an older Kueue: try its API version
+            continue
+    return _items((yield from call_json(policy, requests[-1])))  # NotFound here: no Kueue API served
 
 
 def list_pods(policy: RetryPolicy, namespace: str | None, label_selector: str) -> Steps[list[dict[str, Any]]]:

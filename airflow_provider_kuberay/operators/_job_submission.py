@@ -12,9 +12,9 @@ from airflow_provider_kuberay.exceptions import DuplicateSubmissionError
 from airflow_provider_kuberay.hooks.runtime_env import parse_runtime_env
 from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks import inputs
+from airflow_provider_kuberay.tasks.clearing import CLEAR_KILL_WAIT
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, check_submission_id
 from airflow_provider_kuberay.tasks.results import ask_for_result
-from airflow_provider_kuberay.triggers.cancellation import CLEAR_KILL_WAIT
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kuberay.triggers.cancellation import CLEAR_KILL_WAIT
+from airflow_provider_kuberay.tasks.clearing import CLEAR_KILL_WAIT
 
 if TYPE_CHECKING:
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from airflow_provider_kuberay.triggers.cancellation import record_deferred_try
+from airflow_provider_kuberay.tasks.clearing import record_deferred_try
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

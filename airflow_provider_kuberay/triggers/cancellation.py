@@ -9,16 +9,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from airflow_provider_kuberay.tasks.clearing import DEFERRED_TRY_XCOM_KEY
 from airflow_provider_kuberay.tasks.identity import carries_task_key
 
 # Airflow bounds on_kill ([triggerer] on_kill_timeout, 30 s by default); finish well inside it.
 ON_KILL_TIMEOUT = 20.0
-# How long a cleared task waits for the clear's on_kill (the earlier try's trigger, in the triggerer)
-# to stop or delete that try's work before it adopts it (without trigger on_kill, before Airflow 3.3).
-CLEAR_KILL_WAIT = 15.0
-# The XCom in which a deferring task records its try: Airflow deletes a task instance's XComs when a
-# new try starts, so it names the try that the deferred task instance now waits for.
-DEFERRED_TRY_XCOM_KEY = "kuberay_deferred_try"
 
 
 def cancel_arguments(cancel_on_kill: bool, owner_key: str | None) -> dict[str, Any]:
@@ -56,11 +51,6 @@ def owned(obj: dict[str, Any] | None, owner_key: str | None) -> bool:
     return obj is not None and owner_key is not None and carries_task_key(obj, owner_key)
 
 
-def record_deferred_try(task_instance: Any) -> None:
-    """Record, before the task defers, which try it is (read by :func:`still_deferred`)."""
-    task_instance.xcom_push(key=DEFERRED_TRY_XCOM_KEY, value=int(task_instance.try_number))
-
-
 async def still_deferred(task_instance: Any) -> bool:
     """
     Whether the trigger's own try is still deferred: then ``on_kill`` came from no user action.
@@ -72,9 +62,9 @@ async def still_deferred(task_instance: Any) -> bool:
 
     The state alone does not: a cleared task's next try may already have run and deferred again by
     the time this triggerer notices the clear (measured: 1.4 s after the clear, before the triggerer's
-    next pass). Its try is in :data:`DEFERRED_TRY_XCOM_KEY`. When either cannot be read (no task
-    instance, no Airflow support, a task deferred by an earlier release), the call counts as a user's
-    action, as Airflow says it is.
+    next pass). Its try is in the XCom the deferring task recorded (``tasks/clearing.py``). When
+    either cannot be read (no task instance, no Airflow support, a task deferred by an earlier
+    release), the call counts as a user's action, as Airflow says it is.
     """
     if task_instance is None:
         return False

@@ -15,9 +15,9 @@ import pytest
 
 from airflow_provider_kuberay.log_lines import LineForwarder
 from airflow_provider_kuberay.operators import KubeRayRunJobOperator, KubeRaySubmitJobOperator
+from airflow_provider_kuberay.tasks.clearing import DEFERRED_TRY_XCOM_KEY
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA, TaskIdentity, first_try_since_clear
 from airflow_provider_kuberay.triggers import RayDashboardJobTrigger
-from airflow_provider_kuberay.triggers.cancellation import DEFERRED_TRY_XCOM_KEY
 from tests.support.airflow_context import FakeTaskInstance
 from tests.support.airflow_exceptions import TaskDeferred
 from tests.support.fake_dashboard import FakeDashboard
