@@ -167,9 +167,24 @@ RAY_TOKEN_SECRET_KEY = "auth_token"
 RAY_PROXY_AUTH_HEADER = "X-Ray-Authorization"
 
 
-def ray_token_secret(cluster: Mapping[str, Any] | None) -> str | None:
+@dataclass(frozen=True)
+class RayTokenSource:
     """
-    The Secret holding the Ray token of a RayCluster with token auth on, or None when auth is off.
+    Where the Ray token of a RayCluster with token auth on comes from.
+
+    :param secret: the Secret KubeRay keeps the token in (key ``auth_token``); None with ``kubernetes``.
+    :param kubernetes: ``authOptions.enableK8sTokenAuth``: Ray asks the API server (TokenReview, then a
+        SubjectAccessReview for the verb ``ray:write`` on the RayCluster) whether the bearer token it
+        receives is a Kubernetes credential allowed to use the cluster, so the caller's own one is sent.
+    """
+
+    secret: str | None = None
+    kubernetes: bool = False
+
+
+def ray_token_source(cluster: Mapping[str, Any] | None) -> RayTokenSource | None:
+    """
+    Where the Ray token of a RayCluster comes from, or None when its token auth is off.
 
     :param cluster: the RayCluster (None: not found, so nothing to authenticate to).
     """
@@ -180,15 +195,31 @@ def ray_token_secret(cluster: Mapping[str, Any] | None) -> str | None:
     if not isinstance(auth, Mapping) or auth.get("mode") != "token":
         return None
     if auth.get("enableK8sTokenAuth") is True:
-        # KubeRay (its AuthOptions since v1.6) makes Ray check Kubernetes credentials instead: the
-        # provider would have to send its own as the Ray token, which it does not yet.
-        name = cluster.get("metadata", {}).get("name", "?")
-        raise ValueError(
-            f"RayCluster {name}: spec.authOptions.enableK8sTokenAuth (KubeRay v1.6+, Ray 2.55+) is not supported by"
-            " this provider yet: it sends a Ray token from the cluster's Secret, not the Kubernetes credential;"
-            " use authOptions.mode: token without enableK8sTokenAuth, or a ray_dashboard connection"
-        )
-    return str(auth.get("secretName") or cluster.get("metadata", {}).get("name") or "") or None
+        # KubeRay then creates no Secret (and refuses secretName): there is nothing to read.
+        return RayTokenSource(kubernetes=True)
+    name = str(auth.get("secretName") or cluster.get("metadata", {}).get("name") or "")
+    return RayTokenSource(secret=name) if name else None
+
+
+def kubernetes_bearer_token(api_server: ApiServerAccess, cluster: str, conn_id: str | None) -> str:
+    """
+    The bearer token the Kubernetes client authenticates with: the Ray token of a RayCluster with
+    ``enableK8sTokenAuth``.
+
+    :param api_server: the client's credentials.
+    :param cluster: the RayCluster's ``namespace/name``, for the error.
+    :param conn_id: the connection, named in the error.
+    """
+    value = api_server.headers.get("Authorization", "")
+    if value[: len("bearer ")].lower() == "bearer " and value[len("bearer ") :].strip():
+        return value[len("bearer ") :].strip()
+    how = "a client certificate" if api_server.client_cert else "no bearer token"
+    raise ValueError(
+        f"RayCluster {cluster} has spec.authOptions.enableK8sTokenAuth: Ray accepts only a Kubernetes bearer"
+        f" token, but connection {conn_id!r} authenticates with {how}; give it a credential that is a bearer"
+        " token (a kubeconfig user with `token` or an exec plugin, or in_cluster with the pod's service"
+        " account), whose identity may use the verb ray:write on that RayCluster"
+    )
 
 
 def ray_token_from_secret(secret: Mapping[str, Any], name: str) -> str:

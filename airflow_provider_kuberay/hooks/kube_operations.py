@@ -380,14 +380,38 @@ def dashboard_endpoint(
         url_template=(yield field_of("dashboard_url")),
         conn_id=conn_id,
     )
-    secret = access.ray_token_secret(cluster)
-    if secret is not None:
-        what = f"read the Ray token of RayCluster {ns}/{cluster_name} from Secret {ns}/{secret}"
-        found = yield from call_json(policy, KubeRequest("GET", f"/api/v1/namespaces/{ns}/secrets/{secret}", what))
-        token = access.ray_token_from_secret(found, f"{ns}/{secret}")
+    source = access.ray_token_source(cluster)
+    if source is not None:
+        token = yield from ray_token(policy, source, ns, cluster_name, api_server, conn_id)
         endpoint = access.with_ray_token(endpoint, token, through_proxy=mode == "proxy")
     access.mask_endpoint_secrets(endpoint)
     return endpoint
+
+
+def ray_token(
+    policy: RetryPolicy,
+    source: access.RayTokenSource,
+    ns: str,
+    cluster_name: str,
+    api_server: access.ApiServerAccess | None,
+    conn_id: str | None,
+) -> Steps[str]:
+    """
+    The Ray token of a token-auth RayCluster: the caller's own Kubernetes bearer token with
+    ``enableK8sTokenAuth``, else the one in the cluster's Secret.
+
+    :param source: where the token comes from.
+    :param ns: the RayCluster's namespace.
+    :param cluster_name: its name.
+    :param api_server: the client's credentials when already read (``proxy`` mode).
+    :param conn_id: the connection, named in errors.
+    """
+    if source.kubernetes:
+        held = api_server if api_server is not None else (yield API_SERVER_ACCESS)
+        return access.kubernetes_bearer_token(held, f"{ns}/{cluster_name}", conn_id)
+    what = f"read the Ray token of RayCluster {ns}/{cluster_name} from Secret {ns}/{source.secret}"
+    found = yield from call_json(policy, KubeRequest("GET", f"/api/v1/namespaces/{ns}/secrets/{source.secret}", what))
+    return access.ray_token_from_secret(found, f"{ns}/{source.secret}")
 
 
 def connection_test(policy: RetryPolicy) -> Steps[tuple[bool, str]]:

@@ -213,7 +213,8 @@ def raise_for_answer(
 RAY_TOKEN_HINT = (
     "the Ray cluster has token authentication on and refused the Ray token sent: set the right token as"
     " the ray_dashboard connection's password, or turn the RayCluster's authOptions on so the kuberay"
-    " connection reads it from the cluster's Secret"
+    " connection reads it from the cluster's Secret; with authOptions.enableK8sTokenAuth the token is the"
+    " kuberay connection's Kubernetes bearer token, whose identity needs the verb ray:write on the RayCluster"
 )
 
 

@@ -221,6 +221,11 @@ class ClusterSpec:
         2.52 or later): KubeRay keeps the token in a Secret named after the cluster, or in
         ``ray_token_secret`` when given (key ``auth_token``); the provider reads it to reach the dashboard.
     :param ray_token_secret: an existing Secret holding the token under ``auth_token``.
+    :param ray_k8s_token_auth: token authentication with Kubernetes credentials as the tokens
+        (``authOptions.enableK8sTokenAuth``, KubeRay 1.6+, Ray 2.55+, RayCluster only): Ray asks the API
+        server whether a token may ``ray:write`` the RayCluster; the provider sends its own Kubernetes
+        bearer token. The pods' service account needs ``create`` on ``tokenreviews`` and
+        ``subjectaccessreviews`` and ``ray:write`` on the RayCluster.
     :param overrides: raw dict, YAML text or YAML/JSON file merged on top of the built spec
         (see :mod:`airflow_provider_kuberay.specs.merge` for list semantics).
     """
@@ -233,6 +238,7 @@ class ClusterSpec:
     suspend: bool = False
     ray_token_auth: bool = False
     ray_token_secret: str | None = None
+    ray_k8s_token_auth: bool = False
     overrides: OverrideSource | None = None
 
     def to_dict(self, path: str = "spec", *, owner: str = "RayCluster") -> dict[str, Any]:
@@ -253,10 +259,12 @@ class ClusterSpec:
                 spec["autoscalerOptions"] = options
         if self.suspend:
             spec["suspend"] = True
-        if self.ray_token_auth or self.ray_token_secret:
+        if self.ray_token_auth or self.ray_token_secret or self.ray_k8s_token_auth:
             spec["authOptions"] = {"mode": "token"}
             if self.ray_token_secret:
                 spec["authOptions"]["secretName"] = self.ray_token_secret
+            if self.ray_k8s_token_auth:
+                spec["authOptions"]["enableK8sTokenAuth"] = True
         spec["headGroupSpec"] = self.head.to_dict(self.image, child(path, "headGroupSpec"))
         spec["workerGroupSpecs"] = [
             group.to_dict(self.image, child(child(path, "workerGroupSpecs"), i))

@@ -295,6 +295,9 @@ def _validate_auth(spec: Mapping[str, Any], path: str, ray_version: str | None, 
             )
     if k8s_auth and mode != "token":
         raise SpecValidationError(child(auth_path, "enableK8sTokenAuth"), "needs authOptions.mode: token", "false")
+    if k8s_auth and auth.get("secretName"):
+        # KubeRay refuses both: with Kubernetes credentials as tokens there is no token Secret.
+        raise SpecValidationError(child(auth_path, "secretName"), "set with enableK8sTokenAuth", "unset")
     if k8s_auth and owner != "RayCluster":
         raise SpecValidationError(child(auth_path, "enableK8sTokenAuth"), f"is not supported for a {owner}", "false")
 

@@ -2,18 +2,22 @@
 Ray token auth on the ``kuberay`` path, with the Kubernetes API faked at the HTTP boundary: a
 RayCluster with ``authOptions.mode: token`` has its token read from the Secret KubeRay keeps, and
 sent as ``X-Ray-Authorization`` through the API server's proxy or as ``Authorization`` directly; a
-cluster without auth costs no Secret read; a missing Secret fails naming it.
+cluster without auth costs no Secret read; a missing Secret fails naming it. With
+``enableK8sTokenAuth`` the caller's own Kubernetes bearer token is the Ray token (no Secret read); a
+client-certificate credential has none and fails naming the field.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from airflow_provider_kuberay.exceptions import KubeRayApiError
-from airflow_provider_kuberay.hooks.dashboard_access import ray_token_secret
+from airflow_provider_kuberay.hooks.dashboard_access import RayTokenSource, ray_token_source
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup, ray_cluster_body
 from tests.support.fake_kube_api import FakeKubeApi
@@ -42,9 +46,8 @@ def _connect(kube: FakeKubeApi, monkeypatch: pytest.MonkeyPatch, access: str) ->
 
 
 def _cluster(kube: FakeKubeApiWithSecrets, **spec: Any) -> None:
-    body = ray_cluster_body(
-        "c1", ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup(), **spec)
-    )
+    spec = {"image": "rayproject/ray:2.52.0", "ray_version": "2.52.0", **spec}
+    body = ray_cluster_body("c1", ClusterSpec(head=HeadGroup(), **spec))
     kube.put_object("RayCluster", body, NS)
     kube.set_status("RayCluster", NS, "c1", STATUS)
 
@@ -64,17 +67,73 @@ def test_the_cluster_spec_turns_token_auth_on() -> None:
 
 
 def test_the_secret_is_the_clusters_own_unless_named() -> None:
-    assert ray_token_secret({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token"}}}) == "c1"
+    assert ray_token_source({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token"}}}) == (
+        RayTokenSource(secret="c1")
+    )
     named = {"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token", "secretName": "s"}}}
-    assert ray_token_secret(named) == "s"
-    assert ray_token_secret({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "disabled"}}}) is None
-    assert ray_token_secret(None) is None
+    assert ray_token_source(named) == RayTokenSource(secret="s")
+    assert ray_token_source({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "disabled"}}}) is None
+    assert ray_token_source(None) is None
 
 
-def test_kubernetes_token_auth_fails_clearly_naming_the_field() -> None:
+def test_kubernetes_token_auth_uses_no_secret() -> None:
     cluster = {"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token", "enableK8sTokenAuth": True}}}
-    with pytest.raises(ValueError, match=r"RayCluster c1: spec.authOptions.enableK8sTokenAuth \(KubeRay v1.6\+"):
-        ray_token_secret(cluster)
+    assert ray_token_source(cluster) == RayTokenSource(kubernetes=True)
+    assert ray_token_source({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token"}}}) == (
+        RayTokenSource(secret="c1")
+    )
+
+
+def test_the_cluster_spec_turns_kubernetes_token_auth_on() -> None:
+    head = HeadGroup()
+    spec = ClusterSpec(image="rayproject/ray:2.55.0", ray_version="2.55.0", head=head, ray_k8s_token_auth=True)
+    assert spec.to_dict()["authOptions"] == {"mode": "token", "enableK8sTokenAuth": True}
+    with pytest.raises(ValueError, match=r"spec.rayVersion: '2.52.0' with Kubernetes token auth"):
+        ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=head, ray_k8s_token_auth=True).to_dict()
+    with pytest.raises(ValueError, match=r"spec.authOptions.secretName: set with enableK8sTokenAuth"):
+        replace(spec, ray_token_secret="mine").to_dict()
+
+
+@pytest.mark.parametrize("mode", ["proxy", "direct"])
+def test_with_kubernetes_token_auth_the_callers_bearer_token_is_the_ray_token(
+    kube: FakeKubeApiWithSecrets, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    _cluster(kube, ray_k8s_token_auth=True, image="rayproject/ray:2.55.0", ray_version="2.55.0")
+    endpoint = _connect(kube, monkeypatch, mode).dashboard_endpoint("c1")
+    if mode == "proxy":
+        # Authorization authenticates to the API server, which drops it before its proxy reaches Ray.
+        assert endpoint.headers == {
+            "Authorization": f"Bearer {kube.token}",
+            "X-Ray-Authorization": f"Bearer {kube.token}",
+        }
+    else:
+        assert endpoint.headers == {"Authorization": f"Bearer {kube.token}"}
+    assert kube.token not in repr(endpoint)
+    assert kube.calls("GET", f"/api/v1/namespaces/{NS}/secrets") == []  # KubeRay made no Secret to read
+
+
+def test_kubernetes_token_auth_with_a_client_certificate_fails_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = FakeKubeApiWithSecrets(tls=True).start()
+    try:
+        _cluster(api, ray_k8s_token_auth=True, image="rayproject/ray:2.55.0", ray_version="2.55.0")
+        extra = {"kube_config": json.dumps(api.kubeconfig_dict(client_cert=True)), "namespace": NS}
+        monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", json.dumps({"conn_type": "kuberay", "extra": extra}))
+        for mode in ("proxy", "direct"):
+            monkeypatch.setenv(
+                "AIRFLOW_CONN_KUBERAY_DEFAULT",
+                json.dumps({"conn_type": "kuberay", "extra": {**extra, "dashboard_access": mode}}),
+            )
+            with pytest.raises(ValueError) as info:
+                KubeRayHook().dashboard_endpoint("c1")
+            message = str(info.value)
+            assert f"RayCluster {NS}/c1 has spec.authOptions.enableK8sTokenAuth" in message
+            assert "connection 'kuberay_default' authenticates with a client certificate" in message
+            assert "bearer token" in message and "ray:write" in message
+        assert api.calls("GET", f"/api/v1/namespaces/{NS}/secrets") == []
+    finally:
+        api.stop()
 
 
 def test_through_the_proxy_the_token_travels_as_x_ray_authorization(
