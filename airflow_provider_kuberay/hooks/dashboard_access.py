@@ -222,6 +222,24 @@ def kubernetes_bearer_token(api_server: ApiServerAccess, cluster: str, conn_id: 
     )
 
 
+def check_rayjob_cluster(cluster: Mapping[str, Any] | None, where: str) -> None:
+    """
+    Refuse to put a RayJob on an existing RayCluster whose Ray tokens are Kubernetes credentials:
+    KubeRay's own dashboard client (v1.6.2) looks for the token Secret such a cluster does not have
+    ("failed to get auth secret"), so the RayJob would stay Running until its deadline.
+
+    :param cluster: the RayCluster named by ``cluster_name`` (None: not found).
+    :param where: its ``namespace/name``, for the error.
+    """
+    source = ray_token_source(cluster)
+    if source is not None and source.kubernetes:
+        raise ValueError(
+            f"cluster_name: RayCluster {where} has spec.authOptions.enableK8sTokenAuth, and KubeRay (v1.6.2) cannot"
+            " follow a RayJob on it (its dashboard client reads a token Secret such a cluster does not have);"
+            " submit with KubeRaySubmitJobOperator(cluster_name=...) through the Jobs API instead"
+        )
+
+
 def ray_token_from_secret(secret: Mapping[str, Any], name: str) -> str:
     """
     The Ray token in a Secret as the API returns it (base64 ``data``).

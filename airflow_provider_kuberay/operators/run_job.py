@@ -337,6 +337,11 @@ class KubeRayRunJobOperator(OpenLineageFacets, BaseOperator):
         hook.check_connection()
         identity, name, namespace = self._target(context)
         body = self.build_body(name, namespace, identity.labels())
+        if self.cluster_name:
+            from airflow_provider_kuberay.hooks.dashboard_access import check_rayjob_cluster
+
+            existing = hook.find_object("RayCluster", self.cluster_name, namespace)
+            check_rayjob_cluster(existing, f"{namespace}/{self.cluster_name}")
         _, message = create_or_adopt(
             hook,
             "RayJob",

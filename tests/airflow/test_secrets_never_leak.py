@@ -6,7 +6,8 @@ rendered template fields, or any file written under the Airflow home or the temp
 - ``kuberay``: an inline kubeconfig carrying a token and a client key, against the fake Kubernetes
   API over TLS (client certificate verified), a RayCluster created, waited for and deleted.
 - A RayCluster with Ray token auth on: its Ray token, read from the cluster's Secret to reach the
-  dashboard, is never shown either.
+  dashboard, is never shown either; nor, with ``enableK8sTokenAuth``, the kubeconfig's bearer token
+  sent as the Ray token.
 """
 
 from __future__ import annotations
@@ -193,14 +194,23 @@ def test_inline_kubeconfig_never_leaks_or_reaches_the_disk(
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "in-worker"])
+@pytest.mark.parametrize("source", ["secret", "kubernetes"])
 def test_a_clusters_ray_token_never_leaks(
-    airflow_db: None, deferrable: bool, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    airflow_db: None,
+    deferrable: bool,
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from tests.unit.kube.fake_kube_secrets import FakeKubeApiWithSecrets, ray_token_secret_body
 
     ray_token = "rayauth-" + secrets.token_hex(16)
-    api = FakeKubeApiWithSecrets().start()
+    # With enableK8sTokenAuth the kubeconfig's own bearer token is the Ray token.
+    api = FakeKubeApiWithSecrets(token=ray_token if source == "kubernetes" else None).start()
     api.secrets[("ml", "scan-c")] = ray_token_secret_body("scan-c", ray_token)
+    auth = "ray_token_auth=True"
+    if source == "kubernetes":
+        auth = "ray_k8s_token_auth=True"
     extra = {"kube_config": json.dumps(api.kubeconfig_dict()), "namespace": "ml", "dashboard_access": "proxy"}
     monkeypatch.setenv("AIRFLOW_CONN_KUBE_SECRET", json.dumps({"conn_type": "kuberay", "extra": extra}))
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
@@ -208,13 +218,15 @@ def test_a_clusters_ray_token_never_leaks(
     watcher = threading.Thread(target=_ready_when_created, args=(api, "scan-c", stop), daemon=True)
     watcher.start()
     path = DAGS_FOLDER / "secret_scan_ray_token.py"
-    path.write_text(KUBE_DAG.replace("head=HeadGroup()", "head=HeadGroup(), ray_token_auth=True"))
+    dag = KUBE_DAG.replace("head=HeadGroup()", f"head=HeadGroup(), {auth}")
+    path.write_text(dag.replace("2.52.0", "2.55.0") if source == "kubernetes" else dag)
     try:
         started = time.time() - 1
         dag_run = load_dag(path, "secret_scan_kube").test(logical_date=datetime.now(timezone.utc))
         captured = "".join(capfd.readouterr())
         assert task_states(dag_run) == {"create": "success", "delete": "success"}, captured[-3000:]
-        assert api.calls("GET", "/api/v1/namespaces/ml/secrets/scan-c")  # the token was read
+        # The token was read from the Secret, or (Kubernetes credentials) no Secret was read at all.
+        assert bool(api.calls("GET", "/api/v1/namespaces/ml/secrets/scan-c")) == (source == "secret")
         assert leaks(_scan(dag_run, started, captured), {"Ray token": ray_token}) == []
         _assert_scanner_sees(ray_token, started)
     finally:

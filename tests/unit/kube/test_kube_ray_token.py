@@ -125,12 +125,14 @@ def test_kubernetes_token_auth_with_a_client_certificate_fails_naming_the_field(
                 "AIRFLOW_CONN_KUBERAY_DEFAULT",
                 json.dumps({"conn_type": "kuberay", "extra": {**extra, "dashboard_access": mode}}),
             )
-            with pytest.raises(ValueError) as info:
+            with pytest.raises(
+                ValueError, match=rf"RayCluster {NS}/c1 has spec.authOptions.enableK8sTokenAuth"
+            ) as info:
                 KubeRayHook().dashboard_endpoint("c1")
             message = str(info.value)
-            assert f"RayCluster {NS}/c1 has spec.authOptions.enableK8sTokenAuth" in message
             assert "connection 'kuberay_default' authenticates with a client certificate" in message
-            assert "bearer token" in message and "ray:write" in message
+            assert "bearer token" in message
+            assert "ray:write" in message
         assert api.calls("GET", f"/api/v1/namespaces/{NS}/secrets") == []
     finally:
         api.stop()

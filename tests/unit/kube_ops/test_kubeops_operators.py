@@ -164,6 +164,18 @@ def test_on_kill_deletes_only_the_rayjob_it_created(kube: FakeKubeApi) -> None:
     assert kube.get("RayCluster", NS, "shared") is not None
 
 
+def test_a_rayjob_on_a_cluster_with_kubernetes_token_auth_is_refused_before_creating(kube: FakeKubeApi) -> None:
+    # KubeRay v1.6.2 would look for a token Secret such a cluster does not have and never follow the job.
+    auth = {"mode": "token", "enableK8sTokenAuth": True}
+    kube.put_object("RayCluster", {"metadata": {"name": "k8sauth", "namespace": NS}, "spec": {"authOptions": auth}})
+    with pytest.raises(
+        ValueError, match=rf"cluster_name: RayCluster {NS}/k8sauth has spec.authOptions.enableK8sTokenAuth"
+    ) as info:
+        _run_job(cluster=None, cluster_name="k8sauth").execute(context_for())
+    assert "submit with KubeRaySubmitJobOperator(cluster_name=...)" in str(info.value)
+    assert kube.calls("POST") == []
+
+
 def test_bad_spec_fails_before_any_api_call(kube: FakeKubeApi) -> None:
     with pytest.raises(ValueError, match="submissionMode"):
         _run_job(submission_mode="Nope").execute(context_for())
