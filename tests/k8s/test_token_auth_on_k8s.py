@@ -217,6 +217,7 @@ def test_a_cluster_with_kubernetes_token_auth_takes_the_callers_own_token(
     readme_role_kubeconfig: str,
     kubeconfig_for_role: Callable[..., str],
     core: Any,
+    custom: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -283,6 +284,13 @@ def test_a_cluster_with_kubernetes_token_auth_takes_the_callers_own_token(
             assert refused.value.http_status == status, str(refused.value)
             assert "refused the Ray token" in str(refused.value)
             assert "ray:write" in str(refused.value)
+        # KubeRay v1.6.2 could not follow a RayJob there: refused before anything is created.
+        with pytest.raises(ValueError, match=r"enableK8sTokenAuth, and KubeRay \(v1.6.2\) cannot follow a RayJob"):
+            KubeRayRunJobOperator(
+                task_id="k8sauth_rayjob", entrypoint="python -c 'print(1)'", cluster_name=name, deferrable=False
+            ).execute(context_for(task_instance("k8sauth_rayjob")))
+        jobs = custom.list_namespaced_custom_object("ray.io", "v1", k8s_namespace, "rayjobs")["items"]
+        assert [j for j in jobs if (j["spec"].get("clusterSelector") or {}).get("ray.io/cluster") == name] == []
         out = capsys.readouterr().out
         assert "[ray] behind kubernetes token auth" in out
         assert token not in out
