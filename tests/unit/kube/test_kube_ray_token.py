@@ -9,6 +9,7 @@ client-certificate credential has none and fails naming the field.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -110,6 +111,22 @@ def test_with_kubernetes_token_auth_the_callers_bearer_token_is_the_ray_token(
         assert endpoint.headers == {"Authorization": f"Bearer {kube.token}"}
     assert kube.token not in repr(endpoint)
     assert kube.calls("GET", f"/api/v1/namespaces/{NS}/secrets") == []  # KubeRay made no Secret to read
+
+
+def test_the_async_hook_sends_the_callers_bearer_token_too(
+    kube: FakeKubeApiWithSecrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
+
+    _cluster(kube, ray_k8s_token_auth=True, image="rayproject/ray:2.55.0", ray_version="2.55.0")
+    monkeypatch.setenv("AIRFLOW_CONN_KR_K8S_TOKEN", kube.connection_json(namespace=NS, dashboard_access="proxy"))
+
+    async def endpoint() -> Any:
+        async with KubeRayAsyncHook("kr_k8s_token") as hook:
+            return await hook.dashboard_endpoint("c1")
+
+    assert asyncio.run(endpoint()).headers["X-Ray-Authorization"] == f"Bearer {kube.token}"
+    assert kube.calls("GET", f"/api/v1/namespaces/{NS}/secrets") == []
 
 
 def test_kubernetes_token_auth_with_a_client_certificate_fails_naming_the_field(
