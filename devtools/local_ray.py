@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,14 @@ def has_serve(ray_bin: Path) -> bool:
     python = ray_bin.with_name("python")
     probe = subprocess.run([str(python), "-c", "import ray.serve.scripts"], capture_output=True, env=clean_env())
     return probe.returncode == 0
+
+
+def ray_release(ray_bin: Path) -> tuple[int, ...]:
+    """The Ray release installed beside ``ray_bin``, read from its package metadata (no Ray import)."""
+    python = ray_bin.with_name("python")
+    code = "from importlib.metadata import version; print(version('ray'))"
+    found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=clean_env(), check=True)
+    return tuple(int(part) for part in re.findall(r"\d+", found.stdout)[:3])
 
 
 def loopback_shim() -> Path | None:

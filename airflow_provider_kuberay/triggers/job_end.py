@@ -14,8 +14,10 @@ from airflow_provider_kuberay.status.jobs_api import JobsApiVerdict, judge_job
 from airflow_provider_kuberay.triggers._job_log import STREAM_BREAKS
 
 # After a signal Ray may record the end a moment later (its supervisor logs, then writes the status):
-# the status is read again after these pauses (0.9 s in all) before the poll interval applies again.
-RECHECKS = (0.02, 0.02, 0.03, 0.03, 0.05, 0.05, 0.1, 0.2, 0.4)
+# the status is read again after these pauses (2.9 s in all) before the poll interval applies again.
+# Ray 2.60 records the end within milliseconds; Ray 2.40 records a failed job's end 2.0 s after the
+# line (it first tails the job's log for the message), hence the coarser steps after the first 0.9 s.
+RECHECKS = (0.02, 0.02, 0.03, 0.03, 0.05, 0.05, 0.1, 0.2, 0.4, *(0.25,) * 8)
 
 # Pauses before following a broken signal stream again (the poll still runs meanwhile).
 _RESUME = RetryPolicy(base_delay=0.5, max_delay=8.0)
@@ -29,7 +31,8 @@ class JobEndWatch:
     the job may have ended: Ray's supervisor of the job wrote to its log (it does just before it
     records the end; see :meth:`RayDashboardAsyncHook.follow_job_end`), or a caller's log stream
     ended (:meth:`nudge`). After such a signal the status is read again a few times within a fraction
-    of a second (``RECHECKS``). Without signals (an older Ray) this is plain polling.
+    of a second, then for a few seconds more (``RECHECKS``). Without signals (an older Ray) this is
+    plain polling.
 
     :param dashboard: the Ray dashboard that runs the job.
     :param submission_id: the job's submission id.
