@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_origin, get_type_hints
 
 from airflow_provider_kuberay.exceptions import TriggerEventError
 
@@ -114,7 +114,9 @@ class TriggerEventBase:
 
 
 def _type_name(annotation: object) -> str:
-    name = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    # Python 3.10 takes ``list[str]`` for a type too (its __name__ is "list"): only plain classes by name.
+    plain = isinstance(annotation, type) and get_origin(annotation) is None
+    name = annotation.__name__ if plain else str(annotation)
     return name.replace("typing.", "").replace("airflow_provider_kuberay.triggers.events.", "")
 
 
