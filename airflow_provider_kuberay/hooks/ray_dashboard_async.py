@@ -52,6 +52,8 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
     _session: aiohttp.ClientSession | None = None
     # Whether the dashboard streams job logs as plain text (Ray 2.40+); read on first need.
     _plain_log_stream: bool | None = None
+    # Each job's driver-node lookup, shared by its log copy and its end watch (one poll while PENDING).
+    _driver_nodes: dict[str, asyncio.Future[str | None]] | None = None
 
     async def __aenter__(self) -> RayDashboardAsyncHook:
         return self
@@ -60,7 +62,10 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if one was opened."""
+        """Close the HTTP session, if one was opened, and end lookups nobody waits for any more."""
+        for lookup in (self._driver_nodes or {}).values():
+            lookup.cancel()
+        self._driver_nodes = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -169,7 +174,20 @@ class RayDashboardAsyncHook(RayDashboardHookBase):
         return self._plain_log_stream
 
     async def _driver_node_id(self, submission_id: str) -> str | None:
-        """The node of the job's driver; ``None`` when Ray does not say (older Ray, or a job that ended unstarted)."""
+        """
+        The node of the job's driver; ``None`` when Ray does not say (older Ray, or a job that ended
+        unstarted). Callers on one hook share one lookup; a failed one is tried anew by the next caller.
+        """
+        if self._driver_nodes is None:
+            self._driver_nodes = {}
+        lookup = self._driver_nodes.get(submission_id)
+        if lookup is None or (lookup.done() and (lookup.cancelled() or lookup.exception() is not None)):
+            lookup = asyncio.ensure_future(self._wait_for_driver_node(submission_id))
+            self._driver_nodes[submission_id] = lookup
+        # Shielded: one caller giving up (its stream cancelled) must not end the others' wait.
+        return await asyncio.shield(lookup)
+
+    async def _wait_for_driver_node(self, submission_id: str) -> str | None:
         pause = _DRIVER_POLL_FIRST
         while True:
             details = await self.get_job_info(submission_id)

@@ -214,3 +214,23 @@ def test_headers_and_tls_setting_reach_the_session(fake_dashboard: FakeDashboard
     assert session.headers["Authorization"] == "Bearer t"
     # verify/cert go with each request (tests/unit/kube covers TLS against a real HTTPS server)
     assert RayDashboardHook(None, dashboard_url=fake_dashboard.url).endpoint.verify is True
+
+
+def test_the_log_copy_and_the_end_watch_share_one_wait_for_the_driver(fake_dashboard: FakeDashboard) -> None:
+    """While a job is PENDING its driver's node is polled once per hook, however many followers need it."""
+    job = fake_dashboard.add_job("s1", status="PENDING")
+
+    async def driver_starts_later() -> None:
+        await asyncio.sleep(0.6)
+        job.status, job.driver_node_id = "RUNNING", "node-1"
+
+    async def scenario(hook: RayDashboardAsyncHook) -> list[Any]:
+        gave_up = asyncio.ensure_future(hook._driver_node_id("s1"))
+        found = asyncio.gather(hook._driver_node_id("s1"), hook._driver_node_id("s1"), driver_starts_later())
+        await asyncio.sleep(0.15)
+        gave_up.cancel()  # one follower stops: the others' wait goes on
+        return list(await found)[:2]
+
+    assert _run_closing(_async(fake_dashboard), scenario) == ["node-1", "node-1"]
+    # One poll (pauses 0.1, 0.2, 0.4 s, then the answer), not one per follower.
+    assert 3 <= fake_dashboard.calls("GET").count("/api/jobs/s1") <= 5
