@@ -100,7 +100,7 @@ def test_cancelled_trigger_leaves_the_job_alone(fake_dashboard: FakeDashboard) -
         with pytest.raises(asyncio.CancelledError):
             await task
         trigger = _trigger(fake_dashboard)
-        trigger.cleanup()
+        await trigger.cleanup()  # Airflow awaits it after a cancel: it must not stop the job either
 
     run_watched(cancel_midway())
     assert fake_dashboard.jobs["s1"].status == "RUNNING"
