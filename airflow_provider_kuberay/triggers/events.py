@@ -114,10 +114,10 @@ class TriggerEventBase:
 
 
 def _type_name(annotation: object) -> str:
-    # Python 3.10 takes ``list[str]`` for a type too (its __name__ is "list"): only plain classes by name.
-    plain = isinstance(annotation, type) and get_origin(annotation) is None
-    name = annotation.__name__ if plain else str(annotation)
-    return name.replace("typing.", "").replace("airflow_provider_kuberay.triggers.events.", "")
+    # Python 3.10 takes ``list[str]`` for a type too (its __name__ is "list"): a generic goes by its text.
+    if isinstance(annotation, type) and get_origin(annotation) is None:
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("airflow_provider_kuberay.triggers.events.", "")
 
 
 def _plain(value: Any) -> Any:
