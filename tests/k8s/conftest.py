@@ -91,7 +91,9 @@ def kubeconfig_for_role(
             "contexts": [{"name": name, "context": {"cluster": "c", "user": name, "namespace": ns}}],
             "current-context": name,
         }
-        path = out_dir / f"{name}.kubeconfig"
+        # Named by namespace too: the same account name in another namespace (a stand-in namespace) must
+        # not overwrite this file, whose token dies with that namespace (a later test got 401 from it).
+        path = out_dir / f"{ns}-{name}.kubeconfig"
         path.write_text(json.dumps(doc))
         return str(path)
 

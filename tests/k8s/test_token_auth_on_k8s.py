@@ -297,7 +297,8 @@ def test_a_cluster_with_kubernetes_token_auth_takes_the_callers_own_token(
         assert token not in json.dumps(ti.xcoms, default=str)
     finally:
         # With the admin client: the identities above are what the test checks, not what cleans up (the
-        # Role-bound hook's delete here was once refused with 401 in a full-tier run; cause not found yet).
+        # Role-bound hook's delete here was once refused with 401 in a full-tier run, maybe from the
+        # kubeconfig file a stand-in namespace's account overwrote; see tests/k8s/conftest.py).
         _gone(custom.delete_namespaced_custom_object, "ray.io", "v1", k8s_namespace, "rayclusters", name)
         wait_for(f"RayCluster {name} deleted", lambda: _absent(custom, k8s_namespace, name), timeout=90)
 
