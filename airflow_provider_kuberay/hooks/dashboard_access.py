@@ -172,14 +172,18 @@ class RayTokenSource:
     """
     Where the Ray token of a RayCluster with token auth on comes from.
 
-    :param secret: the Secret KubeRay keeps the token in (key ``auth_token``); None with ``kubernetes``.
-    :param kubernetes: ``authOptions.enableK8sTokenAuth``: Ray asks the API server (TokenReview, then a
+    :param secret: the Secret KubeRay keeps the token in (key ``auth_token``); None with
+        ``authOptions.enableK8sTokenAuth``, where Ray asks the API server (TokenReview, then a
         SubjectAccessReview for the verb ``ray:write`` on the RayCluster) whether the bearer token it
         receives is a Kubernetes credential allowed to use the cluster, so the caller's own one is sent.
     """
 
     secret: str | None = None
-    kubernetes: bool = False
+
+    @property
+    def kubernetes(self) -> bool:
+        """The token is the caller's own Kubernetes credential (no Secret to read)."""
+        return self.secret is None
 
 
 def ray_token_source(cluster: Mapping[str, Any] | None) -> RayTokenSource | None:
@@ -196,7 +200,7 @@ def ray_token_source(cluster: Mapping[str, Any] | None) -> RayTokenSource | None
         return None
     if auth.get("enableK8sTokenAuth") is True:
         # KubeRay then creates no Secret (and refuses secretName): there is nothing to read.
-        return RayTokenSource(kubernetes=True)
+        return RayTokenSource()
     name = str(auth.get("secretName") or cluster.get("metadata", {}).get("name") or "")
     return RayTokenSource(secret=name) if name else None
 

@@ -79,7 +79,8 @@ def test_the_secret_is_the_clusters_own_unless_named() -> None:
 
 def test_kubernetes_token_auth_uses_no_secret() -> None:
     cluster = {"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token", "enableK8sTokenAuth": True}}}
-    assert ray_token_source(cluster) == RayTokenSource(kubernetes=True)
+    assert ray_token_source(cluster) == RayTokenSource()  # no Secret: the caller's own credential
+    assert RayTokenSource().kubernetes
     assert ray_token_source({"metadata": {"name": "c1"}, "spec": {"authOptions": {"mode": "token"}}}) == (
         RayTokenSource(secret="c1")
     )
