@@ -14,6 +14,7 @@ from airflow_provider_kuberay.hooks.kuberay_async import KubeRayAsyncHook
 from airflow_provider_kuberay.status.kueue import workload_hold
 from airflow_provider_kuberay.status.verdict import QUEUED, Verdict, kueue_queue, queued_message
 from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within, owned
+from airflow_provider_kuberay.triggers.event_hold import EventHold
 from airflow_provider_kuberay.triggers.events import Outcome, ResourceEvent
 from airflow_provider_kuberay.triggers.watch_hub import Update, WatchHub
 
@@ -98,6 +99,7 @@ class KubeRayResourceTrigger(BaseTrigger):
         return self.event_class(name=self.name, namespace=self.namespace, outcome=outcome, **details)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        hold = EventHold(getattr(self, "task_instance", None))
         async with (
             KubeRayAsyncHook(self.kuberay_conn_id) as hook,
             WatchHub.subscribe(self.kuberay_conn_id, self.namespace, self.kind, self.name) as updates,
@@ -106,6 +108,7 @@ class KubeRayResourceTrigger(BaseTrigger):
                 event = await self._follow(hook, updates)
             except KubeRayApiError as err:
                 event = self.event(Outcome.ERROR, message=str(err))
+        await hold.wait(self.log)
         yield TriggerEvent(event.to_payload())
 
     async def _follow(self, hook: KubeRayAsyncHook, updates: asyncio.Queue[Update]) -> ResourceEvent:

@@ -17,6 +17,7 @@ from airflow_provider_kuberay.status.jobs_api import judge_job
 from airflow_provider_kuberay.tasks.identity import TASK_KEY_METADATA
 from airflow_provider_kuberay.triggers._job_log import copy_job_log
 from airflow_provider_kuberay.triggers.cancellation import cancel_arguments, cancel_within
+from airflow_provider_kuberay.triggers.event_hold import EventHold
 from airflow_provider_kuberay.triggers.events import JobsApiEvent, Outcome
 from airflow_provider_kuberay.triggers.job_end import JobEndWatch
 from airflow_provider_kuberay.triggers.log_position import LogPosition
@@ -106,12 +107,14 @@ class RayDashboardJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        hold = EventHold(getattr(self, "task_instance", None))
         # The client is built here, inside the triggerer's loop, never at construction.
         try:
             async with await self._dashboard() as hook:
                 event = await self._follow(hook)
         except (RayDashboardError, KubeRayApiError) as err:
             event = JobsApiEvent(submission_id=self.submission_id, outcome=Outcome.ERROR, message=str(err))
+        await hold.wait(self.log)
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -154,3 +155,24 @@ def test_a_broken_log_stream_resumes_where_it_stopped(
     assert fake_dashboard.calls("GET").count("/api/v0/logs/stream") == 2
     assert "/api/jobs/s1/logs/tail" not in fake_dashboard.calls("GET")
     assert slow == []
+
+
+@pytest.mark.parametrize("under_triggerer", [True, False])
+def test_under_a_triggerer_an_early_end_waits_until_airflow_has_seen_the_deferral_end(
+    fake_dashboard: FakeDashboard, monkeypatch: pytest.MonkeyPatch, under_triggerer: bool
+) -> None:
+    # Airflow 3.3.2 fails a resumed task whose trigger fired before the scheduler saw the deferring
+    # worker exit (triggers/event_hold.py); a triggerer gives the trigger its task instance.
+    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")  # the hold: 1 + 2 s
+    fake_dashboard.add_job("s1", status="SUCCEEDED", message="Job finished successfully.")
+    trigger = _trigger(fake_dashboard, stream_logs=False)
+    if under_triggerer:
+        trigger.task_instance = SimpleNamespace(task_id="t")  # type: ignore[assignment]
+    started = time.monotonic()
+    event, _ = run_watched(first_event(trigger))
+    took = time.monotonic() - started
+    assert event["outcome"] == "succeeded"
+    if under_triggerer:
+        assert 3.0 <= took < 5.5, f"the event came {took:.2f}s after the trigger started"
+    else:
+        assert took < 2.0, f"a trigger run outside a triggerer waited {took:.2f}s"
