@@ -21,7 +21,8 @@ demo-k8s: bootstrap system-packages k8s-prepare
 ## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
 test: bootstrap system-packages lint k8s-prepare
 	# The unit tier first, on a quiet machine: its event-loop checks time callbacks in milliseconds.
-	$(UV_RUN) pytest -rs tests/unit tests/airflow tests/ray tests/k8s tests/deploy
+	# The slowest tests are listed: where the CI time budget goes.
+	$(UV_RUN) pytest -rs --durations=40 tests/unit tests/airflow tests/ray tests/k8s tests/deploy
 
 lint: bootstrap
 	$(UV_RUN) ruff check .
