@@ -317,11 +317,10 @@ class KubeRayAsyncHook(KubeRayConnectionMixin, AsyncKubernetesHook):
         while True:
             try:
                 if version is None:
-                    listing = await self._run(
-                        ops.call_json(self.retry_policy, ops.list_request(kind, ns, selectors), attempts=1)
+                    listed, version = await self._run(
+                        ops.list_pages(self.retry_policy, ops.list_request(kind, ns, selectors), attempts=1)
                     )
-                    version = str((listing.get("metadata") or {}).get("resourceVersion") or "") or None
-                    current = {kr.object_name(item): item for item in listing.get("items") or []}
+                    current = {kr.object_name(item): item for item in listed}
                     for gone in [n for n in known if n not in current]:
                         yield "DELETED", known.pop(gone)
                     for item in current.values():

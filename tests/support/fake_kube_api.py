@@ -230,6 +230,8 @@ class FakeKubeApi:
         self._expire_generation = 0
         self._bookmark_generation = 0
         self.gone_as_http = False
+        # Continued list pages (``continue`` token) answered ``410 Gone`` before the next ones succeed.
+        self.expired_list_pages = 0
         self._lock = threading.RLock()
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -589,9 +591,18 @@ class FakeKubeApi:
         with self._lock:
             items = self._selected(kind, ns, request)
             rv = str(self._last_rv)
-        return web.json_response(
-            {"apiVersion": "ray.io/v1", "kind": f"{kind}List", "metadata": {"resourceVersion": rv}, "items": items}
-        )
+            token = request.query.get("continue")
+            if token and self.expired_list_pages > 0:
+                self.expired_list_pages -= 1
+                return _status_response(410, "Expired", "The provided continue parameter is too old")
+        metadata: dict[str, Any] = {"resourceVersion": rv}
+        limit, start = int(request.query.get("limit") or 0), int(token or 0)
+        if limit:  # pages as the API server gives them: the token says where the next one starts
+            items, rest = items[start : start + limit], items[start + limit :]
+            if rest:
+                metadata["continue"] = str(start + limit)
+        listing = {"apiVersion": "ray.io/v1", "kind": f"{kind}List", "metadata": metadata, "items": items}
+        return web.json_response(listing)
 
     async def _watch(self, request: web.Request, kind: str, ns: str) -> web.StreamResponse:
         since = int(request.query.get("resourceVersion") or 0)

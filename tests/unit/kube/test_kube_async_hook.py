@@ -157,7 +157,7 @@ def test_watch_lists_then_streams_changes(api: FakeKubeApi) -> None:
 
     asyncio.run(scenario())
     listing = api.calls("GET", JOBS)[0]
-    assert listing[2] == {"labelSelector": "team=x"}
+    assert listing[2] == {"labelSelector": "team=x", "limit": "500"}
     assert _watch_calls(api)[0]["labelSelector"] == "team=x"
 
 

@@ -117,7 +117,7 @@ def test_list_by_label(hook: KubeRayHook, api: FakeKubeApi) -> None:
     hook.create_object("RayJob", {"metadata": {"name": "b", "labels": {"dag": "d2"}}})
     assert [o["metadata"]["name"] for o in hook.list_objects("RayJob")] == ["a", "b"]
     assert [o["metadata"]["name"] for o in hook.list_objects("RayJob", label_selector="dag=d2")] == ["b"]
-    assert api.calls("GET", "/apis")[-1][2] == {"labelSelector": "dag=d2"}
+    assert api.calls("GET", "/apis")[-1][2] == {"labelSelector": "dag=d2", "limit": "500"}
 
 
 def test_namespace_explicit_connection_default(api: FakeKubeApi, monkeypatch: pytest.MonkeyPatch) -> None:
