@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_support import kuberay_connection, provider_cluster, readme_role_rules, task_instance, wait_for
+from k8s_support import kuberay_connection, provider_cluster, readme_role_rules, task_instance
 
 from airflow_provider_kuberay.exceptions import RayDashboardError
 from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
@@ -212,6 +212,7 @@ def _without_ray_write() -> list[dict[str, Any]]:
 
 
 def test_a_cluster_with_kubernetes_token_auth_takes_the_callers_own_token(
+    k8s_cluster: K8sCluster,
     k8s_namespace: str,
     ray_pods_account: str,
     readme_role_kubeconfig: str,
@@ -296,20 +297,10 @@ def test_a_cluster_with_kubernetes_token_auth_takes_the_callers_own_token(
         assert token not in out
         assert token not in json.dumps(ti.xcoms, default=str)
     finally:
-        # With the admin client: the identities above are what the test checks, not what cleans up (the
+        # As the tier's admin: the identities above are what the test checks, not what cleans up (the
         # Role-bound hook's delete here was once refused with 401 in a full-tier run, maybe from the
         # kubeconfig file a stand-in namespace's account overwrote; see tests/k8s/conftest.py).
-        _gone(custom.delete_namespaced_custom_object, "ray.io", "v1", k8s_namespace, "rayclusters", name)
-        wait_for(f"RayCluster {name} deleted", lambda: _absent(custom, k8s_namespace, name), timeout=90)
-
-
-def _absent(custom: Any, namespace: str, name: str) -> bool:
-    from kubernetes.client.rest import ApiException
-
-    try:
-        custom.get_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", name)
-    except ApiException as err:
-        if err.status == 404:
-            return True
-        raise
-    return False
+        monkeypatch.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
+        admin = KubeRayHook()
+        admin.delete_object("RayCluster", name, k8s_namespace)
+        admin.wait_until_deleted("RayCluster", name, k8s_namespace, timeout=90)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
+from tests.support.event_hold import assert_held_only_under_a_triggerer, first_event_and_its_wait
 from tests.support.fake_dashboard import FakeDashboard
 from tests.support.loop_watchdog import first_event, run_watched
 
@@ -163,16 +163,7 @@ def test_under_a_triggerer_an_early_end_waits_until_airflow_has_seen_the_deferra
 ) -> None:
     # Airflow 3.3.2 fails a resumed task whose trigger fired before the scheduler saw the deferring
     # worker exit (triggers/event_hold.py); a triggerer gives the trigger its task instance.
-    monkeypatch.setenv("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "1")  # the hold: 1 + 2 s
     fake_dashboard.add_job("s1", status="SUCCEEDED", message="Job finished successfully.")
-    trigger = _trigger(fake_dashboard, stream_logs=False)
-    if under_triggerer:
-        trigger.task_instance = SimpleNamespace(task_id="t")  # type: ignore[assignment]
-    started = time.monotonic()
-    event, _ = run_watched(first_event(trigger))
-    took = time.monotonic() - started
+    event, took = first_event_and_its_wait(_trigger(fake_dashboard, stream_logs=False), under_triggerer, monkeypatch)
     assert event["outcome"] == "succeeded"
-    if under_triggerer:
-        assert 3.0 <= took < 5.5, f"the event came {took:.2f}s after the trigger started"
-    else:
-        assert took < 2.0, f"a trigger run outside a triggerer waited {took:.2f}s"
+    assert_held_only_under_a_triggerer(took, under_triggerer)
