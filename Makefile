@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 UV_RUN := $(UV) run --frozen --extra local
+# pytest-xdist workers of `make test` (0: one process, as before).
+TEST_WORKERS ?= 2
 
 .PHONY: demo demo-k8s test lint unit bootstrap system-packages clean
 
@@ -20,9 +22,11 @@ demo-k8s: bootstrap system-packages k8s-prepare
 
 ## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
 test: bootstrap system-packages lint k8s-prepare
-	# The unit tier first, on a quiet machine: its event-loop checks time callbacks in milliseconds.
+	# Two workers, each a session with its own Airflow home, Ray head and harness: the k8s tier mostly
+	# waits on pods, so the pair nearly halves it (tests/support/parallel.py says how work is shared).
+	# The deploy tier, one unit of ~5 min, is listed before the k8s modules so it does not run last alone.
 	# The slowest tests are listed: where the CI time budget goes.
-	$(UV_RUN) pytest -rs --durations=40 tests/unit tests/airflow tests/ray tests/k8s tests/deploy
+	$(UV_RUN) pytest -n $(TEST_WORKERS) -rs --durations=40 tests/unit tests/airflow tests/ray tests/deploy tests/k8s
 
 lint: bootstrap
 	$(UV_RUN) ruff check .

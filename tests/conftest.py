@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kuberay-airflow-home-"))
@@ -65,9 +65,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"wall time by tier: {spans}")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``-n``: whole modules (and the whole deploy tier) per worker, in collection order."""
+    from tests.support.parallel import ModuleAndTierScheduling
+
+    config.option.loadscopereorder = False
+    return ModuleAndTierScheduling(config, log)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any process a test started (Ray, the harness, its pods) outlived the session."""
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+    if session.config.pluginmanager.has_plugin("dsession"):
+        # xdist's controller starts nothing but its workers (which still run now, carrying its tag):
+        # each worker checks the processes of its own tests.
+        return
     leftovers = leftover_processes(_PROCESS_TAG)
     if leftovers:
         listing = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in sorted(leftovers.items()))

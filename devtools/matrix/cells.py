@@ -51,6 +51,8 @@ class Cell:
     :param kuberay: the KubeRay release whose operator (built from its Go module) and own CRDs the
         Kubernetes harness runs; ``None``: the harness's defaults.
     :param env: extra environment of the pytest run.
+    :param workers: pytest-xdist workers (1: one process). The unit tiers split well over both cores;
+        the cells that start a Ray head or a harness per session keep one.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Cell:
     ray: RayHead | None = None
     kuberay: str | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    workers: int = 1
 
     @property
     def env_name(self) -> str:
@@ -79,17 +82,33 @@ RAY_OLDEST = RayHead("2.9.3", "2024-02-22")
 RAY_MIDDLE = RayHead("2.40.0", "2024-12-03")
 RAY_NEWEST = RayHead(NEWEST_RAY, "2026-11-04")
 
+
+def unit_tiers_cell(
+    name: str,
+    axis: str,
+    python: str,
+    airflow: str | None = None,
+    exclude_newer: str | None = None,
+    floors: bool = False,
+) -> Cell:
+    """A cell of the unit and real-Airflow tiers: the newest Ray's head, split over both cores."""
+    return Cell(
+        name, axis, python, UNIT_TIERS, airflow=airflow, exclude_newer=exclude_newer, floors=floors,
+        ray=RAY_NEWEST, workers=2,
+    )  # fmt: skip
+
+
 CELLS: tuple[Cell, ...] = (
     # Airflow axis: the floor with every runtime dependency at its declared minimum, then the latest
     # patch of each 3.x minor resolved as PyPI was on its release day; 3.3 is uv.lock's (`make test`).
-    Cell("airflow-floor", "airflow", "3.11", UNIT_TIERS, airflow="3.1.2", floors=True, ray=RAY_NEWEST),
-    Cell("airflow-3.1", "airflow", "3.11", UNIT_TIERS, airflow="3.1.8", exclude_newer="2026-03-12", ray=RAY_NEWEST),
-    Cell("airflow-3.2", "airflow", "3.11", UNIT_TIERS, airflow="3.2.2", exclude_newer="2026-05-30", ray=RAY_NEWEST),
-    Cell("airflow-3.3", "airflow", "3.11", UNIT_TIERS, ray=RAY_NEWEST),
+    unit_tiers_cell("airflow-floor", "airflow", "3.11", airflow="3.1.2", floors=True),
+    unit_tiers_cell("airflow-3.1", "airflow", "3.11", airflow="3.1.8", exclude_newer="2026-03-12"),
+    unit_tiers_cell("airflow-3.2", "airflow", "3.11", airflow="3.2.2", exclude_newer="2026-05-30"),
+    unit_tiers_cell("airflow-3.3", "airflow", "3.11"),
     # Python axis: uv.lock's versions on every Python the package declares.
-    Cell("python-3.10", "python", "3.10", UNIT_TIERS, ray=RAY_NEWEST),
-    Cell("python-3.12", "python", "3.12", UNIT_TIERS, ray=RAY_NEWEST),
-    Cell("python-3.13", "python", "3.13", UNIT_TIERS, ray=RAY_NEWEST),
+    unit_tiers_cell("python-3.10", "python", "3.10"),
+    unit_tiers_cell("python-3.12", "python", "3.12"),
+    unit_tiers_cell("python-3.13", "python", "3.13"),
     # Ray axis: the real-Ray tier against heads of the oldest supported, a middle and the newest Ray.
     Cell(f"ray-{RAY_OLDEST.version}", "ray", "3.11", ("tests/ray",), ray=RAY_OLDEST),
     Cell(f"ray-{RAY_MIDDLE.version}", "ray", "3.11", ("tests/ray",), ray=RAY_MIDDLE),

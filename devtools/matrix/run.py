@@ -51,7 +51,8 @@ def run_cell(cell: Cell) -> Outcome:
             env.update(_kuberay_harness(venv, cell.kuberay, env, log))
     except (RuntimeError, subprocess.CalledProcessError) as err:
         return Outcome(cell, ok=False, seconds=time.monotonic() - started, note=f"environment: {err}")
-    first = _pytest(venv, [*cell.tests], logs / f"{cell.name}.xml", env, log)
+    workers = ["-n", str(cell.workers)] if cell.workers > 1 else []
+    first = _pytest(venv, [*workers, *cell.tests], logs / f"{cell.name}.xml", env, log)
     retried = _failed_ids(logs / f"{cell.name}.xml")
     final = first
     if first != 0 and retried:
