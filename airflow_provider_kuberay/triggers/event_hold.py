@@ -41,12 +41,17 @@ class EventHold:
     """
 
     def __init__(self, task_instance: Any) -> None:
-        self.until = time.monotonic() + hold_seconds() if task_instance is not None else 0.0
+        self.seconds = hold_seconds() if task_instance is not None else 0.0
+        self.until = time.monotonic() + self.seconds
 
     async def wait(self, log: Any) -> None:
-        """Sleep out what is left of the hold, saying why in the task log."""
+        """Sleep out what is left of the hold; under a triggerer, the task log says which way it went."""
+        if not self.seconds:
+            return
         left = self.until - time.monotonic()
         if left <= 0:
+            # One line either way, so a task log always shows that the hold applied.
+            log.info("Sending the event: Airflow has had %.0fs to see this task's deferral end", self.seconds)
             return
         log.info("Sending the event in %.1fs, once Airflow has seen this task's deferral end", left)
         await asyncio.sleep(left)

@@ -27,7 +27,7 @@ def test_jobs_ending_right_after_the_deferral_resume_their_tasks_to_success(
     states = {run_id: rest.wait_for_run(LINES_DAG, run_id, RUN_TIMEOUT)["state"] for run_id in run_ids}
     failed = {run_id: rest.task_states(LINES_DAG, run_id) for run_id, state in states.items() if state != "success"}
     assert not failed, f"{len(failed)} of {RUNS} runs failed: {failed}"
-    # The hold logs when it waits: a trigger whose own reads took longer than the hold had nothing left
-    # to wait (seconds on a loaded machine), so one run's line is the proof.
-    logs = [rest.task_log(LINES_DAG, run_id, LINES_TASK) for run_id in run_ids]
-    assert any("once Airflow has seen this task's deferral end" in log for log in logs), logs[-1][-3000:]
+    # The hold says in each task log how it went: it waited, or the trigger's own reads had already
+    # taken longer than the hold (seconds, on a loaded machine). Either line proves it applied.
+    for log in (rest.task_log(LINES_DAG, run_id, LINES_TASK) for run_id in run_ids):
+        assert "this task's deferral end" in log, log[-3000:]

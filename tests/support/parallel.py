@@ -1,15 +1,15 @@
 """
-How ``make test`` shares the suite between pytest-xdist workers (``-n 2``).
+How pytest-xdist workers (``-n``) share the suite: ``make test`` runs the unit and real-Airflow tiers so.
 
 Each worker is a session of its own: its own AIRFLOW_HOME, Ray head and Kubernetes harness (pod
-network, ports and run directory are picked free, so two harnesses run side by side). The k8s tier
-mostly waits on pods and controllers: run alone in one process it kept the 2-core machine 41-44% busy.
-Measured 2026-11-30: the k8s and deploy tiers took 19.4 min in two workers (23.3 + 5.3 min in one
-process), the whole suite 26.4 min (38.4).
+network, ports and run directory are picked free, so two harnesses run side by side). A test module
+goes to one worker whole (its module fixtures are made once), in collection order; the deploy tier goes
+whole to one worker, so one Airflow deployment is started, not one per worker.
 
-A test module goes to one worker whole (its module fixtures are made once), in collection order (tiers
-as listed on the command line); the deploy tier goes whole to one worker, so one Airflow deployment is
-started, not one per worker.
+The k8s tier mostly waits (run alone in one process it kept the 2-core machine 41-44% busy), and on an
+idle machine ``pytest -n 2 tests/deploy tests/k8s`` took 19.4 min instead of 28.6 and passed. In a cold
+CI rehearsal, two workers each running Ray pods drove the load to 12 and four real-pod tests failed, so
+``make test`` keeps those tiers in one process on a 2-core machine (2026-11-30).
 """
 
 from __future__ import annotations
