@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -83,19 +84,8 @@ RAY_MIDDLE = RayHead("2.40.0", "2024-12-03")
 RAY_NEWEST = RayHead(NEWEST_RAY, "2026-11-04")
 
 
-def unit_tiers_cell(
-    name: str,
-    axis: str,
-    python: str,
-    airflow: str | None = None,
-    exclude_newer: str | None = None,
-    floors: bool = False,
-) -> Cell:
-    """A cell of the unit and real-Airflow tiers: the newest Ray's head, split over both cores."""
-    return Cell(
-        name, axis, python, UNIT_TIERS, airflow=airflow, exclude_newer=exclude_newer, floors=floors,
-        ray=RAY_NEWEST, workers=2,
-    )  # fmt: skip
+# A cell of the unit and real-Airflow tiers: the newest Ray's head, split over both cores.
+unit_tiers_cell = functools.partial(Cell, tests=UNIT_TIERS, ray=RAY_NEWEST, workers=2)
 
 
 CELLS: tuple[Cell, ...] = (
