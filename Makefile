@@ -6,7 +6,7 @@ UV_RUN := $(UV) run --frozen --extra local
 # pytest-xdist workers of `make test`'s unit and real-Airflow tiers (0: one process).
 TEST_WORKERS ?= 2
 
-.PHONY: demo demo-k8s test lint unit bootstrap system-packages clean
+.PHONY: demo demo-k8s test test-quick test-system lint unit bootstrap system-packages clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -22,14 +22,21 @@ demo-k8s: bootstrap system-packages k8s-prepare
 
 ## The whole test suite: lint, types, then every tier (the k8s tier builds its harness first).
 test: bootstrap system-packages lint k8s-prepare
-	# The unit and real-Airflow tiers split over both cores: pytest-xdist workers, each a session with
-	# its own Airflow home (tests/support/parallel.py). The real Ray, Kubernetes and deploy tiers run in
-	# one process: two workers each running Ray pods overloaded this 2-core machine (load 12; four
-	# real-pod tests failed). Both runs go to the end; the slowest tests are listed: where CI time goes.
+	@# Both parts run to the end (each lists its slowest tests: where CI time goes).
 	@status=0; \
-	$(UV_RUN) pytest -n $(TEST_WORKERS) -rs --durations=10 tests/unit tests/airflow || status=1; \
-	$(UV_RUN) pytest -rs --durations=40 tests/ray tests/k8s tests/deploy || status=1; \
+	$(MAKE) --no-print-directory test-quick || status=1; \
+	$(MAKE) --no-print-directory test-system || status=1; \
 	exit $$status
+
+## The unit and real-Airflow tiers, split over both cores: pytest-xdist workers, each a session with its own
+## Airflow home (tests/support/parallel.py).
+test-quick: bootstrap
+	$(UV_RUN) pytest -n $(TEST_WORKERS) -rs --durations=10 tests/unit tests/airflow
+
+## The real Ray, Kubernetes and deploy tiers, in one process: two workers each running Ray pods overloaded
+## this 2-core machine (load 12; four real-pod tests failed).
+test-system: bootstrap system-packages k8s-prepare
+	$(UV_RUN) pytest -rs --durations=40 tests/ray tests/k8s tests/deploy
 
 lint: bootstrap
 	$(UV_RUN) ruff check .

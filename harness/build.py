@@ -6,11 +6,17 @@ the script also runs before the project's venv exists:
 
     python -m harness.build            # build what is missing, print the binary paths
     python -m harness.build --check    # exit 1 if something is missing (no build)
+    python -m harness.build --kueue-in-background   # Kueue at the lowest CPU priority, detached
+
+Each binary is built under a lock of its own, so a second build of it (a background one, another
+checkout's, a matrix cell's) waits for the first and then finds it cached.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -18,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +39,10 @@ KUEUE_MODULE = "sigs.k8s.io/kueue"
 
 CACHE = Path(os.environ.get("KUBERAY_HARNESS_CACHE", Path.home() / ".cache" / "airflow-provider-kuberay"))
 GO = shutil.which("go") or "/usr/local/go/bin/go"
+
+
+def go_available() -> bool:
+    return shutil.which(GO) is not None or Path(GO).is_file()
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,22 @@ def _timed(name: str, fn: Callable[[], object]) -> None:
     print(f"[harness.build] {name}: {time.monotonic() - t0:.1f}s", flush=True)
 
 
+@contextlib.contextmanager
+def _lock(target: Path) -> Iterator[bool]:
+    """Hold ``target``'s build lock, waiting for a build of it already under way; yields whether it
+    is still missing (so needs building by the holder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            t0 = time.monotonic()
+            print(f"[harness.build] {target.name}: waiting for the build under way", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            print(f"[harness.build] {target.name}: waited {time.monotonic() - t0:.1f}s", flush=True)
+        yield not target.is_file()
+
+
 def build_kubernetes(kgomod: dict) -> None:
     staging = _staging_version(KUBERNETES_VERSION)
     wdir = CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "wrapper"
@@ -189,19 +215,20 @@ def build_kubernetes(kgomod: dict) -> None:
         ("kube-apiserver", out.kube_apiserver),
         ("kube-controller-manager", out.kube_controller_manager),
     ):
-        if target.is_file():
-            print(f"[harness.build] {cmd}: cached at {target}")
-            continue
-        tmp = target.with_suffix(".tmp")
-        _timed(
-            cmd,
-            functools.partial(
-                _run,
-                [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), f"k8s.io/kubernetes/cmd/{cmd}"],
-                cwd=wdir,
-            ),
-        )
-        tmp.rename(target)
+        with _lock(target) as missing:
+            if not missing:
+                print(f"[harness.build] {cmd}: cached at {target}")
+                continue
+            tmp = target.with_suffix(".tmp")
+            _timed(
+                cmd,
+                functools.partial(
+                    _run,
+                    [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), f"k8s.io/kubernetes/cmd/{cmd}"],
+                    cwd=wdir,
+                ),
+            )
+            tmp.rename(target)
 
 
 ETCD_MAIN = """// Command etcd: the etcd server, built from the go.etcd.io/etcd/server/v3 module.
@@ -220,9 +247,15 @@ func main() { etcdmain.Main(os.Args) }
 def build_etcd(version: str) -> Path:
     root = CACHE / f"etcd-{version}"
     target = root / "bin" / "etcd"
-    if target.is_file():
-        print(f"[harness.build] etcd: cached at {target}")
-        return target
+    with _lock(target) as missing:
+        if missing:
+            _build_etcd(version, root, target)
+        else:
+            print(f"[harness.build] etcd: cached at {target}")
+    return target
+
+
+def _build_etcd(version: str, root: Path, target: Path) -> None:
     wdir = root / "wrapper"
     # The server module's own replace directives point into etcd's repository and are ignored
     # for dependencies, hence this wrapper pinning the sibling modules to the same version.
@@ -243,7 +276,6 @@ def build_etcd(version: str) -> Path:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     _timed("etcd", lambda: _run([GO, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=wdir))
     tmp.rename(target)
-    return target
 
 
 def _go_install(name: str, package: str, target: Path) -> None:
@@ -261,29 +293,66 @@ def _go_install(name: str, package: str, target: Path) -> None:
 
 def build_operator() -> None:
     target = binaries().ray_operator
-    if target.is_file():
-        print(f"[harness.build] ray-operator: cached at {target}")
-    else:
-        # The module's main package is its root (main.go), so `go install` names the module.
-        _go_install("ray-operator", f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}", target)
-    save_operator_role()
+    with _lock(target) as missing:
+        if missing:
+            # The module's main package is its root (main.go), so `go install` names the module.
+            _go_install("ray-operator", f"github.com/ray-project/kuberay/ray-operator@{KUBERAY_VERSION}", target)
+        else:
+            print(f"[harness.build] ray-operator: cached at {target}")
+        save_operator_role()
 
 
 def build_kueue() -> Path:
     """The Kueue manager, like the operator: ``go install`` of its command package (no wrapper needed:
     the module's go.mod has no replace directives)."""
     target = kueue_binary()
-    if target.is_file():
-        print(f"[harness.build] kueue: cached at {target}")
-    else:
-        _go_install("kueue", f"{KUEUE_MODULE}/cmd/kueue@{KUEUE_VERSION}", target)
+    with _lock(target) as missing:
+        if missing:
+            _go_install("kueue", f"{KUEUE_MODULE}/cmd/kueue@{KUEUE_VERSION}", target)
+        else:
+            print(f"[harness.build] kueue: cached at {target}")
     return target
+
+
+def _under_way(target: Path) -> bool:
+    """Whether a build of ``target`` holds its lock now."""
+    lock_file = target.with_name(target.name + ".lock")
+    if not lock_file.is_file():
+        return False
+    with open(lock_file, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
+
+
+def build_kueue_in_background() -> Path:
+    """Start Kueue's build in a detached process at the lowest CPU priority and return its log.
+
+    Kueue is 3 of the cold build's 9 minutes on two cores, and only its own tests need it: built
+    this way it uses the cores the test tiers leave idle while they wait on pods, and the Kueue
+    tests wait for it (``build_kueue`` takes the same lock)."""
+    log = kueue_binary().parent.parent / "build.log"
+    if _under_way(kueue_binary()):
+        print(f"[harness.build] kueue: its build is under way, log {log}", flush=True)
+        return log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-m", "harness.build", "--only", "kueue"],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # it outlives the `make` step that starts it
+        )  # fmt: skip
+    print(f"[harness.build] kueue: building in the background (pid {proc.pid}, nice 19), log {log}", flush=True)
+    return log
 
 
 def kueue_module_dir(timeout: float = 300.0) -> Path | None:
     """The Kueue release's module in Go's module cache (its CRDs and RBAC are read from there, not
     copied into this repository); ``None`` without Go or when it cannot be fetched."""
-    if shutil.which(GO) is None and not Path(GO).is_file():
+    if not go_available():
         return None
     try:
         done = subprocess.run(
@@ -314,7 +383,7 @@ def release_crd_dir(version: str = KUBERAY_VERSION, timeout: float = 300.0) -> P
     A KubeRay release's own CRDs (``config/crd/bases`` of its ray-operator module, fetched through
     the Go module proxy; a cached module costs nothing); ``None`` without Go or when it cannot be fetched.
     """
-    if shutil.which(GO) is None and not Path(GO).is_file():
+    if not go_available():
         return None
     env = {**_go_env(), "GOFLAGS": "-mod=mod"}
     module = f"github.com/ray-project/kuberay/ray-operator@{version}"
@@ -353,7 +422,7 @@ def kueue_wanted() -> bool:
     return os.environ.get("KUBERAY_HARNESS_KUEUE", "1") != "0"
 
 
-def ensure(only: set[str] | None = None) -> Binaries:
+def ensure(only: set[str] | None = None, kueue_in_background: bool = False) -> Binaries:
     got = resolved()
     kueue = (not only or "kueue" in only) and kueue_wanted()
     if got is not None and (not kueue or kueue_binary().is_file()):
@@ -363,6 +432,9 @@ def ensure(only: set[str] | None = None) -> Binaries:
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / f"kubernetes-{KUBERNETES_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
     (CACHE / f"kuberay-{KUBERAY_VERSION}" / "bin").mkdir(parents=True, exist_ok=True)
+    if kueue and kueue_in_background and not kueue_binary().is_file():
+        build_kueue_in_background()  # first: it takes the cores whenever the builds below leave one idle
+        kueue = False
     core = only is None or bool(only & {"etcd", "operator", "kubernetes"})
     if got is None and core:
         kgomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION)
@@ -387,15 +459,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.build")
     ap.add_argument("--check", action="store_true", help="only report whether all binaries exist")
     ap.add_argument("--only", action="append", choices=["etcd", "operator", "kubernetes", "kueue"])
+    ap.add_argument(
+        "--kueue-in-background",
+        action="store_true",
+        help="build Kueue in a detached process at the lowest CPU priority (its tests wait for it)",
+    )
     args = ap.parse_args(argv)
     if args.check:
         got = resolved()
         print("built" if got else "missing")
         return 0 if got else 1
-    if shutil.which(GO) is None and not Path(GO).is_file():
+    if not go_available():
         print("[harness.build] Go toolchain not found: cannot build the Kubernetes tier", file=sys.stderr)
         return 2
-    b = ensure(set(args.only) if args.only else None)
+    b = ensure(set(args.only) if args.only else None, kueue_in_background=args.kueue_in_background)
     for name, path in vars(b).items():
         print(f"{name}={path}")
     if kueue_binary().is_file():

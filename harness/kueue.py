@@ -82,6 +82,15 @@ def _config(health_port: int, webhook_port: int, cert_dir: Path) -> str:
     )
 
 
+def wait_for_build(log: Any = print) -> None:
+    """Wait for a Kueue build under way (``harness.build --kueue-in-background``, as ``make test``
+    starts it); build it now if none ran or that one failed (whose error is then raised here)."""
+    if build.kueue_wanted() and build.go_available() and not build.kueue_binary().is_file():
+        t0 = time.monotonic()
+        build.build_kueue()
+        log(f"Kueue: waited {time.monotonic() - t0:.0f}s for its build")
+
+
 def available() -> str | None:
     """Why Kueue cannot run on the harness, or None."""
     if not build.kueue_wanted():

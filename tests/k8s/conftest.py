@@ -139,35 +139,44 @@ def kuberay_conn(k8s_cluster: K8sCluster, k8s_namespace: str, monkeypatch: pytes
     return k8s_namespace
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_cluster(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]:
     """One RayCluster ("shared") made ready through the operator, deleted through the operator at the
-    end of the module (the tasks' RayJobs run on it; it must survive their failures and timeouts)."""
+    end of the session (the tasks' RayJobs run on it; it must survive their failures and timeouts).
+    One for the session, not per module: each real head pod costs a Ray start and stop."""
     from k8s_support import kuberay_connection, provider_cluster, task_instance
 
     from airflow_provider_kuberay.hooks.kuberay import KubeRayHook
     from airflow_provider_kuberay.operators import KubeRayCreateClusterOperator, KubeRayDeleteClusterOperator
     from tests.support.airflow_context import context_for
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
+    def as_the_fixture(call: Callable[[], Any]) -> Any:
+        # Its own connection only while it creates and deletes: the tests set theirs (`kuberay_conn`).
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRFLOW_CONN_KUBERAY_DEFAULT", kuberay_connection(k8s_cluster.kubeconfig, k8s_namespace))
+            return call()
+
     try:
-        created = KubeRayCreateClusterOperator(
-            task_id="create",
-            cluster=provider_cluster(),
-            cluster_name="shared",
-            deferrable=False,
-            execution_timeout=timedelta(seconds=300),  # a bound on the wait for its real pods
-        ).execute(context_for(task_instance("create")))
+        created = as_the_fixture(
+            lambda: KubeRayCreateClusterOperator(
+                task_id="create",
+                cluster=provider_cluster(),
+                cluster_name="shared",
+                deferrable=False,
+                execution_timeout=timedelta(seconds=300),  # a bound on the wait for its real pods
+            ).execute(context_for(task_instance("create")))
+        )
         assert created["cluster_name"] == "shared"
         assert "/services/shared-head-svc:dashboard/proxy" in created["dashboard_url"]
         yield "shared"
     finally:
-        KubeRayDeleteClusterOperator(task_id="delete", cluster_name="shared", timeout_seconds=180).execute(
-            context_for()
+        as_the_fixture(
+            lambda: KubeRayDeleteClusterOperator(task_id="delete", cluster_name="shared", timeout_seconds=180).execute(
+                context_for()
+            )
         )
-        assert KubeRayHook().list_pods(k8s_namespace, label_selector="ray.io/cluster=shared") == []
-        mp.undo()
+        left = as_the_fixture(lambda: KubeRayHook().list_pods(k8s_namespace, label_selector="ray.io/cluster=shared"))
+        assert left == []
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +190,7 @@ def kueue_queue(k8s_cluster: K8sCluster, k8s_namespace: str) -> Iterator[str]:
 
     if k8s_cluster.run_dir is None:
         pytest.skip("Kueue runs on the harness this session starts (with KUBECONFIG set, nothing is installed)")
+    kueue.wait_for_build()
     why = kueue.available()
     if why:
         pytest.skip(f"Kueue tests NOT RUN: {why}")

@@ -41,7 +41,7 @@ def _start_harness() -> tuple[Path, str]:
     if why:
         pytest.skip(f"k8s tier NOT RUN: no KUBECONFIG, and the harness cannot make its pod network ({why})")
     if build.resolved() is None:
-        if shutil.which("go") is None and not Path(build.GO).is_file():
+        if not build.go_available():
             pytest.skip("k8s tier NOT RUN: no KUBECONFIG and no Go toolchain to build the harness")
         build.ensure()
     run_dir = Path(tempfile.mkdtemp(prefix="krh-"))
