@@ -99,3 +99,23 @@ def test_nothing_to_wait_for_once_kueue_is_built(
     build.kueue_binary().write_text("binary")
     kueue.wait_for_build()
     assert capsys.readouterr().out == ""
+
+
+def test_a_background_build_runs_at_the_lowest_cpu_priority_as_a_whole_session() -> None:
+    probe = (
+        "import os, pathlib; p = pathlib.Path('/proc/self/autogroup'); "
+        "print(os.nice(0)); print(p.read_text() if p.exists() else '')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        start_new_session=True,
+        preexec_fn=build._lowest_cpu_priority,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    nice, autogroup = [*done.stdout.splitlines(), ""][:2]
+    assert nice == "19"
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").exists() and autogroup:
+        # The session's scheduling group: what keeps a Go build's short processes behind the tests.
+        assert autogroup.endswith("nice 19"), autogroup
