@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from tests.support.process_leaks import TAG_VARIABLE, leftover_processes, tagged_processes
 
@@ -19,6 +20,10 @@ def test_a_detached_child_is_found_by_its_inherited_tag_and_gone_once_stopped() 
     launcher = subprocess.run([sys.executable, "-c", spawn], capture_output=True, text=True, check=True)
     orphan = int(launcher.stdout)
     try:
+        # Found once its environment is readable: on a loaded machine a moment after its pid is known.
+        deadline = time.monotonic() + 10
+        while orphan not in tagged_processes(tag) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert orphan in tagged_processes(tag)
         assert orphan not in tagged_processes("some-other-session")
     finally:
