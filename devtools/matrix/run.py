@@ -31,44 +31,35 @@ class Outcome:
     reruns: int = 0
 
 
-LOGS = MATRIX_DIR / "logs"
-
-
-def prepare_cell(cell: Cell, log: Path) -> tuple[Path, dict[str, str]]:
-    """Build (or reuse) what a cell runs in: its test venv, its Ray head's venv, its KubeRay operator.
-    Returns the test venv and the environment its pytest runs with."""
-    env = {**os.environ, **cell.env}
-    env.pop("VIRTUAL_ENV", None)
-    venv = test_venv(cell, log)
-    if cell.ray is not None:
-        # The session fixture starts the `ray` found first on PATH (the test venv has none).
-        head = ray_venv(cell.ray, log)
-        env["PATH"] = f"{head / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        env[RAY_VERSION_ENV] = cell.ray.version
-        env["KUBERAY_HARNESS_RAY"] = str(head / "bin" / "ray")  # the k8s harness's Ray "pods"
-    if cell.kuberay is not None:
-        env.update(_kuberay_harness(venv, cell.kuberay, env, log))
-    return venv, env
-
-
 def run_cell(cell: Cell) -> Outcome:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"{cell.name}.log"
+    logs = MATRIX_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{cell.name}.log"
     log.write_text("")
     started = time.monotonic()
+    env = {**os.environ, **cell.env}
+    env.pop("VIRTUAL_ENV", None)
     try:
-        venv, env = prepare_cell(cell, log)
+        venv = test_venv(cell, log)
+        if cell.ray is not None:
+            # The session fixture starts the `ray` found first on PATH (the test venv has none).
+            head = ray_venv(cell.ray, log)
+            env["PATH"] = f"{head / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+            env[RAY_VERSION_ENV] = cell.ray.version
+            env["KUBERAY_HARNESS_RAY"] = str(head / "bin" / "ray")  # the k8s harness's Ray "pods"
+        if cell.kuberay is not None:
+            env.update(_kuberay_harness(venv, cell.kuberay, env, log))
     except (RuntimeError, subprocess.CalledProcessError) as err:
         return Outcome(cell, ok=False, seconds=time.monotonic() - started, note=f"environment: {err}")
     workers = ["-n", str(cell.workers)] if cell.workers > 1 else []
-    first = _pytest(venv, [*workers, *cell.tests], LOGS / f"{cell.name}.xml", env, log)
-    retried = _failed_ids(LOGS / f"{cell.name}.xml")
+    first = _pytest(venv, [*workers, *cell.tests], logs / f"{cell.name}.xml", env, log)
+    retried = _failed_ids(logs / f"{cell.name}.xml")
     final = first
     if first != 0 and retried:
         # The timing checks of the unit tier (and a Ray head's 30 s start) flake on a loaded machine:
         # what failed runs once more, alone, as one would by hand; the table says how many.
-        final = _pytest(venv, retried, LOGS / f"{cell.name}.rerun.xml", env, log)
-    passed, failed, skipped = _counts(LOGS / f"{cell.name}.xml")
+        final = _pytest(venv, retried, logs / f"{cell.name}.rerun.xml", env, log)
+    passed, failed, skipped = _counts(logs / f"{cell.name}.xml")
     if final == 0 and first != 0:
         passed, failed = passed + failed, 0
     note = f"{len(retried)} passed only on a rerun" if final == 0 and first != 0 else ""
