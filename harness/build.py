@@ -157,12 +157,16 @@ def _timed(name: str, fn: Callable[[], object]) -> None:
     print(f"[harness.build] {name}: {time.monotonic() - t0:.1f}s", flush=True)
 
 
+def _lock_file(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
+
+
 @contextlib.contextmanager
 def _lock(target: Path) -> Iterator[bool]:
     """Hold ``target``'s build lock, waiting for a build of it already under way; yields whether it
     is still missing (so needs building by the holder)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(target.name + ".lock"), "w") as lock:
+    with open(_lock_file(target), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -316,10 +320,9 @@ def build_kueue() -> Path:
 
 def _under_way(target: Path) -> bool:
     """Whether a build of ``target`` holds its lock now."""
-    lock_file = target.with_name(target.name + ".lock")
-    if not lock_file.is_file():
+    if not _lock_file(target).is_file():
         return False
-    with open(lock_file, "a") as lock:
+    with open(_lock_file(target), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -336,8 +339,8 @@ def _lowest_cpu_priority() -> None:
     os.nice(19)
 
 
-def build_kueue_in_background() -> Path:
-    """Start Kueue's build in a detached process at the lowest CPU priority and return its log.
+def build_kueue_in_background() -> None:
+    """Start Kueue's build in a detached process at the lowest CPU priority (its log beside it).
 
     Kueue is 3 of the cold build's 9 minutes on two cores, and only its own tests need it: built
     this way it uses the cores the test tiers leave idle while they wait on pods, and the Kueue
@@ -345,7 +348,7 @@ def build_kueue_in_background() -> Path:
     log = kueue_binary().parent.parent / "build.log"
     if _under_way(kueue_binary()):
         print(f"[harness.build] kueue: its build is under way, log {log}", flush=True)
-        return log
+        return
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -355,7 +358,6 @@ def build_kueue_in_background() -> Path:
             start_new_session=True, preexec_fn=_lowest_cpu_priority,
         )  # fmt: skip
     print(f"[harness.build] kueue: building in the background (pid {proc.pid}, nice 19), log {log}", flush=True)
-    return log
 
 
 def kueue_module_dir(timeout: float = 300.0) -> Path | None:
