@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         save([outcome])
     print(text_table(outcomes))
     if args.write:
-        args.write.write_text(markdown())
+        args.write.write_text(markdown(args.write.read_text() if args.write.exists() else ""))
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 

@@ -51,9 +51,11 @@ def save(outcomes: Sequence[Outcome]) -> None:
         (_RESULTS / f"{outcome.cell.name}.json").write_text(json.dumps({"row": row, "day": day}))
 
 
-def _stored_row(name: str) -> tuple[str, ...]:
+def _stored_row(name: str, previous: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     stored = _RESULTS / f"{name}.json"
     if not stored.exists():
+        if name in previous:  # run elsewhere (this machine has no result of it): keep what the file said
+            return previous[name]
         cell = next(c for c in CELLS if c.name == name)
         return (name, cell.python, cell.airflow or "-", cell.ray.version if cell.ray else "-", " ".join(cell.tests),
                 "not run", "-", "-", "-", "-", "-")  # fmt: skip
@@ -61,8 +63,31 @@ def _stored_row(name: str) -> tuple[str, ...]:
     return (*data["row"], data["day"])
 
 
-def markdown() -> str:
-    """The table of every cell's last stored result (``not run`` for a cell never run on this machine)."""
+def _previous_rows(text: str) -> dict[str, tuple[str, ...]]:
+    """The rows of a MATRIX.md table, by cell name."""
+    names = {cell.name for cell in CELLS}
+    found: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        row = tuple(part.strip() for part in line.strip().strip("|").split("|"))
+        if line.startswith("| ") and len(row) == len(_HEADER) + 1 and row[0] in names:
+            found[row[0]] = row
+    return found
+
+
+def _notes_after_table(text: str) -> str:
+    lines = text.splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("|")]
+    return "\n".join(lines[table[-1] + 1 :]).rstrip() + "\n" if table else ""
+
+
+def markdown(previous: str = "") -> str:
+    """
+    The table of every cell's last result, and the notes below it.
+
+    :param previous: the MATRIX.md being rewritten. A cell this machine never ran keeps its row from it
+        (``not run`` if it has none), so a fresh clone's partial run (CI runs two cells) loses nothing;
+        its notes on the runs are kept as they are.
+    """
     header = (*_HEADER, "Run on")
     lines = [
         "# Version matrix",
@@ -77,5 +102,6 @@ def markdown() -> str:
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
-    lines += ["| " + " | ".join(_stored_row(cell.name)) + " |" for cell in CELLS]
-    return "\n".join(lines) + "\n"
+    kept = _previous_rows(previous)
+    lines += ["| " + " | ".join(_stored_row(cell.name, kept)) + " |" for cell in CELLS]
+    return "\n".join(lines) + "\n" + _notes_after_table(previous)
