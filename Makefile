@@ -35,7 +35,8 @@ test-quick: bootstrap
 
 ## The real Ray, Kubernetes and deploy tiers, in one process: two workers each running Ray pods overloaded
 ## this 2-core machine (load 12; four real-pod tests failed).
-test-system: bootstrap system-packages k8s-prepare
+test-system: bootstrap system-packages
+	@$(MAKE) --no-print-directory k8s-prepare KUEUE_BUILD=
 	$(UV_RUN) pytest -rs --durations=40 tests/ray tests/k8s tests/deploy
 
 lint: bootstrap

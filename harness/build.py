@@ -39,6 +39,11 @@ KUEUE_MODULE = "sigs.k8s.io/kueue"
 
 CACHE = Path(os.environ.get("KUBERAY_HARNESS_CACHE", Path.home() / ".cache" / "airflow-provider-kuberay"))
 GO = shutil.which("go") or "/usr/local/go/bin/go"
+# Every build: trimmed paths, and no debug information, which the harness never reads: the linker
+# drops it (STRIPPED) and the compiler does not write it either (dwarf=false: measured on etcd's cold
+# build, 49 s instead of 57, the same binary).
+GO_BUILD_FLAGS = ("-trimpath", "-gcflags=all=-dwarf=false")
+STRIPPED = "-s -w"
 
 
 def go_available() -> bool:
@@ -211,7 +216,7 @@ def build_kubernetes(kgomod: dict) -> None:
     minor = KUBERNETES_VERSION.lstrip("v").split(".")[1]
     pkg = "k8s.io/component-base/version"
     ldflags = (
-        f"-s -w -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor=1 "
+        f"{STRIPPED} -X {pkg}.gitVersion={KUBERNETES_VERSION} -X {pkg}.gitMajor=1 "
         f"-X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean"
     )
     out = binaries()
@@ -228,7 +233,7 @@ def build_kubernetes(kgomod: dict) -> None:
                 cmd,
                 functools.partial(
                     _run,
-                    [GO, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), f"k8s.io/kubernetes/cmd/{cmd}"],
+                    [GO, "build", *GO_BUILD_FLAGS, "-ldflags", ldflags, "-o", str(tmp), f"k8s.io/kubernetes/cmd/{cmd}"],
                     cwd=wdir,
                 ),
             )
@@ -278,7 +283,7 @@ def _build_etcd(version: str, root: Path, target: Path) -> None:
     _run([GO, "mod", "tidy"], cwd=wdir)
     tmp = target.with_suffix(".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    _timed("etcd", lambda: _run([GO, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=wdir))
+    _timed("etcd", lambda: _run([GO, "build", *GO_BUILD_FLAGS, "-ldflags", STRIPPED, "-o", str(tmp), "."], cwd=wdir))
     tmp.rename(target)
 
 
@@ -288,7 +293,7 @@ def _go_install(name: str, package: str, target: Path) -> None:
     gobin.mkdir(parents=True, exist_ok=True)
     os.environ["GOBIN"] = str(gobin)
     try:
-        _timed(name, lambda: _run([GO, "install", "-trimpath", "-ldflags", "-s -w", package]))
+        _timed(name, lambda: _run([GO, "install", *GO_BUILD_FLAGS, "-ldflags", STRIPPED, package]))
     finally:
         os.environ.pop("GOBIN", None)
     (gobin / package.split("@")[0].rsplit("/", 1)[-1]).rename(target)
