@@ -28,4 +28,5 @@ def assert_held_only_under_a_triggerer(took: float, under_triggerer: bool) -> No
     if under_triggerer:
         assert 3.0 <= took < 5.5, f"the event came {took:.2f}s after the trigger started"
     else:
-        assert took < 2.0, f"a trigger run outside a triggerer waited {took:.2f}s"
+        # Below the 3 s hold is what tells "not held" from "held"; 2.0 failed at 2.35 on a slow host.
+        assert took < 3.0, f"a trigger run outside a triggerer waited {took:.2f}s"
