@@ -122,7 +122,7 @@ def test_connection_namespace_read_without_blocking(api: FakeKubeApi, monkeypatc
             return str((await hook.get_object("RayJob", "j"))["metadata"]["namespace"])
 
     asyncio.run(scenario())  # once: the first connection read of a process imports modules
-    namespace, slow = run_watched(scenario(), threshold=0.05)
+    namespace, slow = run_watched(scenario())
     assert namespace == "ml"
     assert slow == []
 
@@ -291,7 +291,7 @@ def test_watch_never_blocks_the_event_loop(api: FakeKubeApi) -> None:
             await events.aclose()
             return seen
 
-    seen, slow = run_watched(scenario(), threshold=0.05)
+    seen, slow = run_watched(scenario())
     assert seen == [("ADDED", "j", None), ("MODIFIED", "j", "RUNNING"), ("MODIFIED", "j", "SUCCEEDED")]
     assert slow == []
 

@@ -103,7 +103,7 @@ def test_building_a_client_never_blocks_the_loop(api: FakeKubeApi) -> None:
             await hook.close()
 
     asyncio.run(scenario())  # once: first imports of a process
-    _, slow = run_watched(scenario(), threshold=0.05)
+    _, slow = run_watched(scenario())
     assert slow == []
 
 

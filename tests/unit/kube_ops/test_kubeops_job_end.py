@@ -34,7 +34,7 @@ def test_the_watch_event_of_the_end_yields_the_event_at_once(kube: FakeKubeApi, 
         event = await asyncio.wait_for(waiting, RESYNC / 2)
         return event, time.monotonic() - changed
 
-    (event, delay), _ = run_watched(scenario(), threshold=0.1)
+    (event, delay), _ = run_watched(scenario())
     assert event["outcome"] == outcome
     assert delay < 0.5, f"the end took {delay:.2f} s to reach the trigger's event"
     reads = kube.calls("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/ends")

@@ -209,7 +209,7 @@ def test_triggers_share_one_watch_and_never_block_the_loop(kube: FakeKubeApi) ->
         return list(await asyncio.gather(*waiting)), active
 
     # The client's TLS context (the CA bundle parse) and the kubeconfig are built off the loop.
-    (events, active), slow = run_watched(wait_all(), threshold=0.05)
+    (events, active), slow = run_watched(wait_all())
     assert active == 1
     assert [e["outcome"] for e in events] == ["succeeded"] * 5
     watches = [c for c in kube.calls("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs") if c[2].get("watch")]
@@ -232,7 +232,7 @@ def test_triggers_on_a_live_watch_read_no_object_of_their_own(kube: FakeKubeApi)
             await asyncio.to_thread(kube.set_status, "RayJob", NS, name, COMPLETE)
         return list(await asyncio.gather(*waiting))
 
-    events, slow = run_watched(wait_all(), threshold=0.05)
+    events, slow = run_watched(wait_all())
     assert [e["outcome"] for e in events] == ["succeeded"] * 5
     own_reads = [c for name in names for c in kube.calls("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{name}")]
     assert own_reads == []

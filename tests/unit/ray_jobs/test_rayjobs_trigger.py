@@ -109,14 +109,6 @@ def test_cancelled_trigger_leaves_the_job_alone(fake_dashboard: FakeDashboard) -
     assert fake_dashboard.calls("POST") == []
 
 
-def test_the_watchdog_catches_a_blocking_call() -> None:
-    async def blocking() -> None:
-        time.sleep(0.1)  # noqa: ASYNC251 - the blocking call the watchdog must see
-
-    _, slow = run_watched(blocking())
-    assert slow, "the watchdog must report a 100 ms blocking call"
-
-
 def test_lines_the_stream_has_not_delivered_yet_come_from_the_log_at_the_end(
     fake_dashboard: FakeDashboard, capsys: pytest.CaptureFixture[str]
 ) -> None:
