@@ -11,6 +11,17 @@ from tests.support.fake_dashboard import FakeDashboard
 from tests.support.loop_watchdog import run_watched
 
 
+def _spend_cpu(seconds: float) -> None:
+    """Compute (no waiting) until this thread has used ``seconds`` of CPU time."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def _busy(seconds: float) -> None:
+    _spend_cpu(seconds)
+
+
 def test_a_short_sleep_is_caught_however_fast() -> None:
     async def blocking() -> None:
         time.sleep(0.001)  # noqa: ASYNC251 - the blocking call the watchdog must see
@@ -32,12 +43,7 @@ def test_a_synchronous_http_request_is_caught(fake_dashboard: FakeDashboard) -> 
 
 
 def test_a_step_that_computes_too_long_is_caught() -> None:
-    async def busy() -> None:
-        end = time.thread_time() + 0.1
-        while time.thread_time() < end:
-            pass
-
-    _, slow = run_watched(busy())
+    _, slow = run_watched(_busy(0.1))
     assert len(slow) == 1
     assert "s of CPU)" in slow[0]
 
@@ -71,9 +77,7 @@ def test_a_step_stretched_by_another_thread_holding_the_gil_is_not_reported() ->
 
     async def work() -> float:
         started = time.perf_counter()
-        end = time.thread_time() + 0.04
-        while time.thread_time() < end:
-            pass
+        _spend_cpu(0.04)
         return time.perf_counter() - started
 
     spinner = threading.Thread(target=spin, daemon=True)
@@ -88,10 +92,5 @@ def test_a_step_stretched_by_another_thread_holding_the_gil_is_not_reported() ->
 
 
 def test_the_cpu_limit_is_the_callers() -> None:
-    async def busy() -> None:
-        end = time.thread_time() + 0.1
-        while time.thread_time() < end:
-            pass
-
-    _, slow = run_watched(busy(), cpu_limit=0.2)
+    _, slow = run_watched(_busy(0.1), cpu_limit=0.2)
     assert slow == []
