@@ -36,6 +36,6 @@ def test_the_watch_event_of_the_end_yields_the_event_at_once(kube: FakeKubeApi, 
 
     (event, delay), _ = run_watched(scenario())
     assert event["outcome"] == outcome
-    assert delay < 0.5, f"the end took {delay:.2f} s to reach the trigger's event"
+    assert delay < RESYNC / 20, f"the end took {delay:.2f} s to reach the trigger's event"  # benchmarks/ times it
     reads = kube.calls("GET", f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/ends")
     assert len(reads) <= 1  # at most the trigger's first read: the end came with the watch

@@ -20,6 +20,9 @@ from tests.support.loop_watchdog import first_event, run_watched
 SUPERVISOR_STREAM = "/api/v0/logs/stream?filename=jobs/supervisor-s1.log"
 # Far longer than any wait below: an end seen within it was not found by the poll.
 LONG_POLL = 30.0
+# A tenth of LONG_POLL: an end seen within it came from the signal. Tight enough to tell the two apart,
+# loose enough for a shared 2-core host's stalls; how fast it really is, benchmarks/ measures.
+SIGNALLED = 3.0
 
 
 def _trigger(fake: FakeDashboard, **kwargs: Any) -> RayDashboardJobTrigger:
@@ -50,7 +53,7 @@ def test_the_end_is_seen_when_the_supervisor_signals_it(fake_dashboard: FakeDash
         _event_and_delay(trigger, lambda: job.end("SUCCEEDED", "Job finished successfully."), 1.0)
     )
     assert event["outcome"] == "succeeded"
-    assert delay < 1.0, f"the end took {delay:.2f} s to be seen"  # the signal, not the 30 s poll
+    assert delay < SIGNALLED, f"the end took {delay:.2f} s to be seen"  # the signal, not the 30 s poll
     assert fake_dashboard.calls("GET").count(SUPERVISOR_STREAM) == 1
     # Bounded reads: the first; at the stream's start (the job left PENDING, its first line) and at the end,
     # one read and its re-checks each.
@@ -72,7 +75,7 @@ def test_a_status_recorded_after_the_signal_is_read_again_shortly(fake_dashboard
     (event, delay), _ = run_watched(_event_and_delay(trigger, end_late, 1.0))
     assert (event["outcome"], event["status"]) == ("failed", "FAILED")
     assert event["message"] == "Job entrypoint command failed with exit code 1"
-    assert delay < 1.0, f"the end took {delay:.2f} s to be seen"
+    assert delay < SIGNALLED, f"the end took {delay:.2f} s to be seen"
 
 
 def test_a_ray_without_the_supervisor_log_is_polled(
@@ -106,7 +109,7 @@ def test_a_job_that_ended_before_the_signal_stream_opened_is_seen_at_its_first_l
 
     (event, elapsed), _ = run_watched(scenario())
     assert event["outcome"] == "succeeded"
-    assert elapsed < 2.0
+    assert elapsed < SIGNALLED
 
 
 def test_a_broken_signal_stream_is_followed_again(fake_dashboard: FakeDashboard) -> None:
@@ -115,5 +118,5 @@ def test_a_broken_signal_stream_is_followed_again(fake_dashboard: FakeDashboard)
     trigger = _trigger(fake_dashboard, poll_interval=LONG_POLL, stream_logs=False)
     (event, delay), _ = run_watched(_event_and_delay(trigger, lambda: job.end("SUCCEEDED", "done"), 2.5))
     assert event["outcome"] == "succeeded"
-    assert delay < 1.0, f"the end took {delay:.2f} s to be seen"
+    assert delay < SIGNALLED, f"the end took {delay:.2f} s to be seen"
     assert fake_dashboard.calls("GET").count(SUPERVISOR_STREAM) == 2
