@@ -6,7 +6,7 @@ UV_RUN := $(UV) run --frozen --extra local
 # pytest-xdist workers of `make test`'s unit and real-Airflow tiers (0: one process).
 TEST_WORKERS ?= 2
 
-.PHONY: demo demo-k8s test test-quick test-system test-ray test-k8s lint unit bootstrap system-packages clean
+.PHONY: demo demo-k8s test test-quick test-system lint unit bootstrap system-packages clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -33,23 +33,11 @@ test: bootstrap system-packages lint k8s-prepare
 test-quick: bootstrap
 	$(UV_RUN) pytest -n $(TEST_WORKERS) -rs --durations=10 tests/unit tests/airflow
 
-## The real Ray tier, then the Kubernetes and deploy tiers: each part one process (two workers each running
-## Ray pods overloaded this 2-core machine: load 12, four real-pod tests failed). First it waits for a Kueue
-## build `make test` started in the background: a Go build beside the real-Ray tier slows its timing checks.
+## The real Ray, Kubernetes and deploy tiers, in one process: two workers each running Ray pods overloaded
+## this 2-core machine (load 12; four real-pod tests failed).
 test-system: bootstrap system-packages
 	@$(MAKE) --no-print-directory k8s-prepare KUEUE_BUILD=
-	@status=0; \
-	$(MAKE) --no-print-directory test-ray || status=1; \
-	$(MAKE) --no-print-directory test-k8s || status=1; \
-	exit $$status
-
-## The real-Ray tier alone (a local Ray head on loopback ports).
-test-ray: bootstrap
-	$(UV_RUN) pytest -rs --durations=15 tests/ray
-
-## The Kubernetes and deploy tiers alone (the harness's binaries must be built: `make k8s-prepare`).
-test-k8s: bootstrap system-packages
-	$(UV_RUN) pytest -rs --durations=30 tests/k8s tests/deploy
+	$(UV_RUN) pytest -rs --durations=40 tests/ray tests/k8s tests/deploy
 
 lint: bootstrap
 	$(UV_RUN) ruff check .
