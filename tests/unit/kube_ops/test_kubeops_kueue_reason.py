@@ -65,12 +65,16 @@ def test_kueue_reason_is_logged_again_when_it_changes_and_ends_the_deadline_mess
     _workload(kube, uid, _condition("QuotaReserved", "False", "Pending", NO_QUOTA))
 
     def preempted() -> None:
-        time.sleep(0.8)
+        # Once the trigger has read the Workload twice, it has logged the first reason: a fixed sleep lost
+        # the race to a slow trigger start on a loaded host.
+        until = time.monotonic() + 10.0
+        while len(kube.calls("GET", WORKLOADS)) < 2 and time.monotonic() < until:
+            time.sleep(0.02)
         evicted = _condition("Evicted", "True", "Preempted", "Preempted to accommodate a higher priority Workload")
         kube.set_status("Workload", NS, "rayjob-held-1", {"conditions": [evicted]})
 
     threading.Thread(target=preempted, daemon=True).start()
-    trigger = RayJobTrigger("held", NS, "kuberay_default", deadline=time.time() + 2.5, resync_interval=0.1)
+    trigger = RayJobTrigger("held", NS, "kuberay_default", deadline=time.time() + 4.0, resync_interval=0.1)
     payload = _first_event(trigger)
 
     assert payload["outcome"] == "timeout"
@@ -82,7 +86,7 @@ def test_kueue_reason_is_logged_again_when_it_changes_and_ends_the_deadline_mess
         f"RayJob {NS}/held is queued in Kueue LocalQueue 'team-a': "
         "Preempted: Preempted to accommodate a higher priority Workload",
     ]
-    # Read while held only, and less often than the job is judged (~25 times in 2.5 s).
+    # Read while held only, and less often than the job is judged (~40 times in 4 s).
     reads = kube.calls("GET", WORKLOADS)
     assert 2 <= len(reads) <= 10, reads
     assert all(query["labelSelector"] == f"kueue.x-k8s.io/job-uid={uid}" for _, _, query in reads)
