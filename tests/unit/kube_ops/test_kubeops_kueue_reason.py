@@ -7,7 +7,6 @@ read (no RBAC, no Kueue API) leaves the queue-only message and never fails the t
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from airflow_provider_kuberay.operators import KubeRayRunJobOperator
 from airflow_provider_kuberay.specs import ClusterSpec, HeadGroup
 from airflow_provider_kuberay.status.kueue import workload_hold
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
+from tests.support.background import act_once
 from tests.support.fake_kube_api import FakeKubeApi
 
 CLUSTER = ClusterSpec(image="rayproject/ray:2.52.0", ray_version="2.52.0", head=HeadGroup())
@@ -64,16 +64,13 @@ def test_kueue_reason_is_logged_again_when_it_changes_and_ends_the_deadline_mess
     uid = _held_job(kube)
     _workload(kube, uid, _condition("QuotaReserved", "False", "Pending", NO_QUOTA))
 
-    def preempted() -> None:
-        # Once the trigger has read the Workload twice, it has logged the first reason: a fixed sleep lost
-        # the race to a slow trigger start on a loaded host.
-        until = time.monotonic() + 10.0
-        while len(kube.calls("GET", WORKLOADS)) < 2 and time.monotonic() < until:
-            time.sleep(0.02)
-        evicted = _condition("Evicted", "True", "Preempted", "Preempted to accommodate a higher priority Workload")
-        kube.set_status("Workload", NS, "rayjob-held-1", {"conditions": [evicted]})
-
-    threading.Thread(target=preempted, daemon=True).start()
+    evicted = _condition("Evicted", "True", "Preempted", "Preempted to accommodate a higher priority Workload")
+    # Once the trigger has read the Workload twice, it has logged the first reason: a fixed 0.8 s sleep lost
+    # the race to a slow trigger start on a loaded host.
+    act_once(
+        lambda: len(kube.calls("GET", WORKLOADS)) >= 2,
+        lambda: kube.set_status("Workload", NS, "rayjob-held-1", {"conditions": [evicted]}),
+    )
     trigger = RayJobTrigger("held", NS, "kuberay_default", deadline=time.time() + 4.0, resync_interval=0.1)
     payload = _first_event(trigger)
 

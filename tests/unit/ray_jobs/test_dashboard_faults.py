@@ -22,6 +22,7 @@ from airflow_provider_kuberay.operators import KubeRaySubmitJobOperator
 from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
 from airflow_provider_kuberay.triggers.ray_job import RayJobTrigger
 from tests.support.airflow_context import context_for
+from tests.support.background import act_once
 from tests.support.fake_dashboard import FakeDashboard
 from tests.support.fake_kube_api import FakeKubeApi, running_fake_kube_api
 from tests.support.loop_watchdog import first_event, run_watched
@@ -38,14 +39,7 @@ def _later(seconds: float, action: Any) -> None:
 
 def _once_submitted(dashboard: FakeDashboard, then: Any) -> None:
     """Run ``then`` once a job was submitted (however long the operator takes to get there under load)."""
-
-    def wait() -> None:
-        deadline = time.monotonic() + 60
-        while not dashboard.jobs and time.monotonic() < deadline:
-            time.sleep(0.02)
-        then()
-
-    threading.Thread(target=wait, daemon=True).start()
+    act_once(lambda: dashboard.jobs, then)
 
 
 def _ray_lines(output: str) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from airflow_provider_kuberay.triggers.ray_dashboard_job import RayDashboardJobTrigger
+from tests.support.background import act_once
 from tests.support.event_hold import assert_held_only_under_a_triggerer, first_event_and_its_wait
 from tests.support.fake_dashboard import FakeDashboard
 from tests.support.loop_watchdog import first_event, run_watched
@@ -17,18 +17,6 @@ from tests.support.loop_watchdog import first_event, run_watched
 
 def _trigger(fake: FakeDashboard, **kwargs: Any) -> RayDashboardJobTrigger:
     return RayDashboardJobTrigger(submission_id="s1", dashboard_url=fake.url, poll_interval=0.05, **kwargs)
-
-
-def _once(ready: Any, action: Any, timeout: float = 60.0) -> None:
-    """Run ``action`` in the background as soon as ``ready()`` holds (at the latest after ``timeout``)."""
-
-    def wait_then_act() -> None:
-        deadline = time.monotonic() + timeout
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        action()
-
-    threading.Thread(target=wait_then_act, daemon=True).start()
 
 
 def test_serializes_everything_needed_to_resume() -> None:
@@ -49,7 +37,7 @@ def test_success_event_and_streamed_lines(fake_dashboard: FakeDashboard, capsys:
         job.status, job.message = "SUCCEEDED", "Job finished successfully."
 
     # The job ends once the stream delivered its log (its stored log is empty), however late the trigger started.
-    _once(lambda: fake_dashboard.delivered.get("s1", 0) == 2, finish)
+    act_once(lambda: fake_dashboard.delivered.get("s1", 0) == 2, finish)
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     logged = capsys.readouterr().out  # Airflow's structured logger writes to stdout
     assert event["outcome"] == "succeeded"
@@ -137,7 +125,7 @@ def test_a_broken_log_stream_resumes_where_it_stopped(
     def finish() -> None:
         job.status, job.message = "SUCCEEDED", "Job finished successfully."
 
-    _once(lambda: fake_dashboard.delivered.get("s1", 0) == 10, finish)  # the resumed stream delivered all
+    act_once(lambda: fake_dashboard.delivered.get("s1", 0) == 10, finish)  # the resumed stream delivered all
     event, slow = run_watched(first_event(_trigger(fake_dashboard)))
     captured = capsys.readouterr().out
     assert event["outcome"] == "succeeded"
