@@ -59,26 +59,26 @@ class _Watch:
             self.reports.append(f"{name} blocked the event loop in {self.step!r}")
 
 
+def _always(*_: Any) -> bool:
+    return True
+
+
+def _blocking_socket(sock: socket.socket, *_: Any) -> bool:
+    return sock.gettimeout() != 0.0  # 0.0 is non-blocking: what asyncio's transports use
+
+
 @contextlib.contextmanager
 def _guarded(watch: _Watch) -> Iterator[None]:
-    def guard_socket(owner: type, name: str) -> Any:
+    def guard(owner: Any, name: str, blocks: Callable[..., bool] = _always) -> Any:
+        """Patch ``owner.name`` (a class's method or a module's function) to report the calls that block."""
         original = getattr(owner, name)
 
-        def call(sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
-            if sock.gettimeout() != 0.0:  # 0.0 is non-blocking: what asyncio's transports use
-                watch.blocking_call(f"{owner.__name__}.{name}")
-            return original(sock, *args, **kwargs)
-
-        return mock.patch.object(owner, name, call)
-
-    def guard_function(module: Any, name: str) -> Any:
-        original = getattr(module, name)
-
         def call(*args: Any, **kwargs: Any) -> Any:
-            watch.blocking_call(f"{module.__name__}.{name}")
+            if blocks(*args):
+                watch.blocking_call(f"{owner.__name__}.{name}")
             return original(*args, **kwargs)
 
-        return mock.patch.object(module, name, call)
+        return mock.patch.object(owner, name, call)
 
     original_run = asyncio.events.Handle._run
     with contextlib.ExitStack() as stack:
@@ -86,11 +86,11 @@ def _guarded(watch: _Watch) -> Iterator[None]:
             mock.patch.object(asyncio.events.Handle, "_run", lambda handle: watch.run_step(original_run, handle))
         )
         for name in _SOCKET_CALLS:
-            stack.enter_context(guard_socket(socket.socket, name))
+            stack.enter_context(guard(socket.socket, name, _blocking_socket))
         for name in _TLS_CALLS:
-            stack.enter_context(guard_socket(ssl.SSLSocket, name))
-        stack.enter_context(guard_function(time, "sleep"))
-        stack.enter_context(guard_function(socket, "getaddrinfo"))
+            stack.enter_context(guard(ssl.SSLSocket, name, _blocking_socket))
+        stack.enter_context(guard(time, "sleep"))
+        stack.enter_context(guard(socket, "getaddrinfo"))
         yield
 
 
